@@ -1,0 +1,360 @@
+/* api_chat.c - POST|GET /chat/{session_id}/stream: validate the question, then stream
+ * the answer as Server-Sent Events.
+ *
+ * Everything that can fail before the stream starts (bad JSON, missing question, unknown
+ * session or provider, a database that cannot store the question) is an HTTP error with
+ * {"error": ...}; after that, failures are `error` events (chat.c). The GET form takes
+ * the same fields from the query string so a browser EventSource can use it. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "buf.h"
+#include "chat.h"
+#include "config.h"
+#include "request.h"
+#include "response.h"
+#include "server.h"
+#include "sse.h"
+#include "store.h"
+#include "utf8.h"
+
+#define QUERY_VALUE_MAX (1024 * 1024)
+
+struct chat_input {
+	json_object *body;		/* owned: the parsed request (GET: built from query) */
+	const char *question;
+	const char *model;
+	const char *search_mode;
+	long long doc_ids[CHAT_MAX_DOC_IDS];
+	size_t ndocs;
+	int top_k;
+	double temperature;
+};
+
+/* GET: copy the known query fields into a JSON object so both forms validate alike.
+ * Numbers stay strings here and are converted by the same checks. */
+static int query_to_json(struct request *r, json_object **out)
+{
+	static const char *const fields[] = { "question", "model", "search_mode", "top_k",
+					      "temperature", "document_ids" };
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		struct buf v;
+		int found;
+
+		buf_init(&v, QUERY_VALUE_MAX);
+		found = request_query_get(r->query, fields[i], &v);
+		if (found < 0) {
+			buf_free(&v);
+			json_object_put(o);
+			response_error(r, 400, "query parameter \"%s\" is malformed", fields[i]);
+			return 0;
+		}
+		if (found && !utf8_valid(buf_str(&v), v.len)) {
+			buf_free(&v);
+			json_object_put(o);
+			response_error(r, 400, "query parameter \"%s\" is not valid UTF-8", fields[i]);
+			return 0;
+		}
+		if (found)
+			json_object_object_add(o, fields[i], json_object_new_string_len(buf_str(&v), (int)v.len));
+		buf_free(&v);
+	}
+	*out = o;
+	return 1;
+}
+
+static int has_no_nul(const char *s, size_t n)
+{
+	return memchr(s, '\0', n) == NULL;
+}
+
+static int get_question(struct request *r, struct chat_input *in)
+{
+	json_object *q;
+	size_t len;
+
+	if (!json_object_object_get_ex(in->body, "question", &q) || json_object_is_type(q, json_type_null)) {
+		response_error(r, 400, "\"question\" is required");
+		return 0;
+	}
+	if (!json_object_is_type(q, json_type_string)) {
+		response_error(r, 400, "\"question\" must be a string");
+		return 0;
+	}
+	in->question = json_object_get_string(q);
+	len = (size_t)json_object_get_string_len(q);
+	if (strspn(in->question, " \t\r\n") == len) {
+		response_error(r, 400, "\"question\" must not be empty");
+		return 0;
+	}
+	if (len > r->cfg->max_question) {
+		response_error(r, 400, "\"question\" is %zu bytes, longer than the limit of %zu",
+			       len, r->cfg->max_question);
+		return 0;
+	}
+	if (!has_no_nul(in->question, len)) {
+		response_error(r, 400, "\"question\" contains a NUL character");
+		return 0;
+	}
+	return 1;
+}
+
+/* An optional string member; 0 (after replying 400) if present but not a string. */
+static int get_opt_string(struct request *r, json_object *body, const char *name,
+			  const char **out)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(body, name, &v) || json_object_is_type(v, json_type_null))
+		return 1;
+	if (!json_object_is_type(v, json_type_string)) {
+		response_error(r, 400, "\"%s\" must be a string", name);
+		return 0;
+	}
+	*out = json_object_get_string(v);
+	return 1;
+}
+
+/* A number given as JSON number or (from a query string) as text. */
+static int number_of(json_object *v, double *out)
+{
+	char *end;
+
+	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+		*out = json_object_get_double(v);
+		return 1;
+	}
+	if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+
+		errno = 0;
+		*out = strtod(s, &end);
+		return *s && !*end && errno == 0;
+	}
+	return 0;
+}
+
+static int get_top_k(struct request *r, struct chat_input *in)
+{
+	json_object *v;
+	double d;
+
+	in->top_k = r->cfg->top_k;
+	if (!json_object_object_get_ex(in->body, "top_k", &v) || json_object_is_type(v, json_type_null))
+		return 1;
+	if (!number_of(v, &d) || d != floor(d) || d < 1 || d > CHAT_TOP_K_MAX) {
+		response_error(r, 400, "\"top_k\" must be an integer from 1 to %d", CHAT_TOP_K_MAX);
+		return 0;
+	}
+	in->top_k = (int)d;
+	return 1;
+}
+
+static int get_temperature(struct request *r, struct chat_input *in)
+{
+	json_object *v;
+	double d;
+
+	in->temperature = -1;
+	if (!json_object_object_get_ex(in->body, "temperature", &v) || json_object_is_type(v, json_type_null))
+		return 1;
+	if (!number_of(v, &d) || !isfinite(d) || d < 0 || d > 2) {
+		response_error(r, 400, "\"temperature\" must be a number from 0 to 2");
+		return 0;
+	}
+	in->temperature = d;
+	return 1;
+}
+
+static int add_doc_id(struct request *r, struct chat_input *in, double d)
+{
+	if (d != floor(d) || d < 1 || d > 9007199254740991.0) {
+		response_error(r, 400, "\"document_ids\" must hold positive integers");
+		return 0;
+	}
+	if (in->ndocs >= CHAT_MAX_DOC_IDS) {
+		response_error(r, 400, "\"document_ids\" holds more than %d ids", CHAT_MAX_DOC_IDS);
+		return 0;
+	}
+	in->doc_ids[in->ndocs++] = (long long)d;
+	return 1;
+}
+
+/* document_ids: a JSON array of integers, or (query string) "1,2,3". */
+static int get_doc_ids(struct request *r, struct chat_input *in)
+{
+	json_object *v;
+
+	in->ndocs = 0;
+	if (!json_object_object_get_ex(in->body, "document_ids", &v) || json_object_is_type(v, json_type_null))
+		return 1;
+	if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+
+		while (*s) {
+			char *end;
+			double d = strtod(s, &end);
+
+			if (end == s || (*end && *end != ',') || !add_doc_id(r, in, d)) {
+				if (!r->headers_sent)
+					response_error(r, 400, "\"document_ids\" must be a list of integers");
+				return 0;
+			}
+			s = *end ? end + 1 : end;
+		}
+		return 1;
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		response_error(r, 400, "\"document_ids\" must be an array of integers");
+		return 0;
+	}
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+
+		if (!json_object_is_type(e, json_type_int)) {
+			response_error(r, 400, "\"document_ids\" must be an array of integers");
+			return 0;
+		}
+		if (!add_doc_id(r, in, (double)json_object_get_int64(e)))
+			return 0;
+	}
+	return 1;
+}
+
+static int get_search_mode(struct request *r, struct chat_input *in)
+{
+	if (!get_opt_string(r, in->body, "search_mode", &in->search_mode))
+		return 0;
+	if (!in->search_mode)
+		in->search_mode = "all";
+	if (strcmp(in->search_mode, "all") && strcmp(in->search_mode, "selected") &&
+	    strcmp(in->search_mode, "none")) {
+		response_error(r, 400, "\"search_mode\" must be one of all, selected, none");
+		return 0;
+	}
+	if (strcmp(in->search_mode, "selected") == 0 && in->ndocs == 0) {
+		response_error(r, 400, "\"search_mode\" selected needs a non-empty \"document_ids\"");
+		return 0;
+	}
+	return 1;
+}
+
+static int read_input(struct request *r, struct chat_input *in)
+{
+	char err[DC_ERRMAX];
+	enum dc_err rc;
+
+	if (strcmp(r->method, "GET") == 0) {
+		if (!query_to_json(r, &in->body))
+			return 0;
+	} else {
+		rc = request_json_body(r, 0, &in->body, err, sizeof err);
+		if (rc != DC_OK) {
+			response_error(r, response_status_for(rc), "%s", err);
+			return 0;
+		}
+	}
+	return get_question(r, in) && get_opt_string(r, in->body, "model", &in->model) &&
+	       get_top_k(r, in) && get_temperature(r, in) && get_doc_ids(r, in) &&
+	       get_search_mode(r, in);
+}
+
+struct stream_ctx {
+	struct request *req;
+	struct sse sse;
+};
+
+static enum dc_err sink_event(void *ud, json_object *ev)
+{
+	struct stream_ctx *c = ud;
+
+	return sse_send(&c->sse, ev);
+}
+
+static enum dc_err sink_tick(void *ud)
+{
+	struct stream_ctx *c = ud;
+
+	if (server_grace_expired())
+		return DC_ABORT;
+	return sse_tick(&c->sse);
+}
+
+static long sink_elapsed(void *ud)
+{
+	struct stream_ctx *c = ud;
+
+	return request_elapsed_ms(c->req);
+}
+
+static void run_stream(struct request *r, struct chat_params *p, long long user_msg_id)
+{
+	struct stream_ctx ctx = { .req = r };
+	struct chat_sink sink = { sink_event, sink_tick, sink_elapsed, &ctx };
+	struct chat_outcome out;
+
+	if (sse_begin(&ctx.sse, r, r->cfg->ping_s) != DC_OK) {
+		snprintf(r->error, sizeof r->error, "client went away before the stream started");
+		return;
+	}
+	chat_answer(r->cfg, r->store, p, user_msg_id, &sink, &out);
+	r->tokens = out.completion_tokens;
+	if (strcmp(out.status, "complete") != 0)
+		dc_fail(r->error, sizeof r->error, DC_OK, "%s%s%s", out.status,
+			out.error[0] ? ": " : "", out.error);
+}
+
+void api_chat_stream(struct request *r)
+{
+	char err[DC_ERRMAX];
+	struct chat_input in;
+	struct chat_params p;
+	struct store_session s;
+	long long user_msg_id = 0;
+	enum dc_err rc;
+
+	memset(&in, 0, sizeof in);
+	memset(&p, 0, sizeof p);
+	memset(&s, 0, sizeof s);
+	if (api_need_store(r) || !read_input(r, &in))
+		goto out;
+	rc = chat_resolve_model(r->cfg, in.model, &p.model, err, sizeof err);
+	if (rc != DC_OK) {
+		response_error(r, 400, "%s", err);
+		goto out;
+	}
+	dc_fail(r->model, sizeof r->model, DC_OK, "%s", p.model.full);
+	rc = store_session_get(r->store, r->user, r->params[0], &s, err, sizeof err);
+	if (rc != DC_OK) {
+		if (rc == DC_NOTFOUND)
+			response_error(r, 404, "no such session: %s", r->params[0]);
+		else
+			response_error(r, response_status_for(rc), "%s", err);
+		goto out;
+	}
+	p.owner = r->user;
+	p.session_id = s.id;
+	p.question = in.question;
+	p.search_mode = in.search_mode;
+	p.doc_ids = in.doc_ids;
+	p.ndocs = in.ndocs;
+	p.top_k = in.top_k;
+	p.temperature = in.temperature;
+	rc = chat_store_question(r->store, &p, &user_msg_id, err, sizeof err);
+	if (rc != DC_OK) {
+		response_error(r, response_status_for(rc == DC_NOMEM ? DC_SYSTEM : DC_DB), "%s", err);
+		goto out;
+	}
+	run_stream(r, &p, user_msg_id);
+out:
+	store_session_clear(&s);
+	json_object_put(in.body);
+}

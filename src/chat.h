@@ -1,0 +1,83 @@
+/* chat.h - answering one question: retrieval, prompt, model stream, grounding, storage.
+ *
+ * The data flow of docchat in one place: the question is stored, the documents are
+ * searched, the prompt is assembled with the numbered sources and the session's earlier
+ * turns, the model streams the answer, and the assistant message is stored with its
+ * final status (complete, interrupted or error). Events go to a sink as json-c objects
+ * shaped exactly as the SSE protocol has them, so the same code drives the HTTP stream
+ * and `docchat ask` on a terminal. Knows nothing of FastCGI or SSE framing. */
+#ifndef DC_CHAT_H
+#define DC_CHAT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <json-c/json.h>
+#include "dc.h"
+
+struct config;
+struct store;
+
+#define CHAT_PROVIDER_MAX 32
+#define CHAT_MODEL_MAX 128
+#define CHAT_TOP_K_MAX 50
+#define CHAT_MAX_DOC_IDS 256
+
+/* A model choice resolved from "provider:name", "extractive" or a bare name. */
+struct chat_model {
+	char provider[CHAT_PROVIDER_MAX];
+	char name[CHAT_MODEL_MAX];
+	char full[CHAT_PROVIDER_MAX + CHAT_MODEL_MAX];	/* "ollama:llama3.2", "extractive" */
+};
+
+/* Resolve requested (NULL or "" = DOCCHAT_DEFAULT_MODEL). DC_BADREQ with a message
+ * naming the known providers for an unknown prefix or an empty/over-long name. */
+enum dc_err chat_resolve_model(const struct config *cfg, const char *requested,
+			       struct chat_model *out, char *err, size_t errlen);
+
+/* What a question asks for, validated by the caller (api_chat.c, cli.c). */
+struct chat_params {
+	const char *owner;		/* "" for the local user */
+	const char *session_id;
+	const char *question;
+	struct chat_model model;
+	const char *search_mode;	/* "all", "selected" or "none" */
+	const long long *doc_ids;	/* for "selected" */
+	size_t ndocs;
+	int top_k;			/* 1..CHAT_TOP_K_MAX */
+	double temperature;		/* < 0: model default */
+	FILE *prompt_out;		/* if set, the assembled prompt is written here */
+};
+
+struct chat_sink {
+	/* One event ({"type": ..., ...}); ev stays owned by chat. Non-DC_OK stops the
+	 * answer (DC_HUP: the client left). */
+	enum dc_err (*event)(void *ud, json_object *ev);
+	/* Called at least every 250 ms while waiting: ping, notice a client that left
+	 * (DC_HUP) or a shutdown (DC_ABORT). */
+	enum dc_err (*tick)(void *ud);
+	/* Milliseconds since the request arrived. */
+	long (*elapsed_ms)(void *ud);
+	void *ud;
+};
+
+struct chat_outcome {
+	long long message_id;		/* the assistant message, 0 if never stored */
+	char status[16];		/* "complete", "interrupted", "error" */
+	long completion_tokens;		/* -1 if unknown */
+	char error[DC_ERRMAX];		/* when status is "error" */
+};
+
+/* Store the user's question in the session. Run before the stream starts, so a
+ * database failure can still be an HTTP 503. */
+enum dc_err chat_store_question(struct store *st, const struct chat_params *p,
+				long long *user_msg_id, char *err, size_t errlen);
+
+/* Produce the answer: start, status, sources, status, chunk..., metadata, done (or
+ * error, done). Returns DC_OK when the sequence was delivered to the end (the answer
+ * itself may have failed: see out->status), DC_HUP when the client left (the partial
+ * answer is stored as interrupted). */
+enum dc_err chat_answer(const struct config *cfg, struct store *st,
+			const struct chat_params *p, long long user_msg_id,
+			const struct chat_sink *sink, struct chat_outcome *out);
+
+#endif

@@ -1,0 +1,486 @@
+/* cli.c - the admin tool: `docchat ingest|documents|search|ask|sessions|config`.
+ *
+ * Each subcommand is a row in a table (cgit's habit) with its own option parsing; they
+ * use the same modules as the FastCGI side (ingest, search, chat, store), so what the
+ * command line shows is what the web sees. Output for people on stdout, progress and
+ * errors on stderr; exit status 0 ok, 1 failure, 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "chat.h"
+#include "cli.h"
+#include "config.h"
+#include "ingest.h"
+#include "search.h"
+#include "store.h"
+
+#define EXIT_USAGE 2
+#define EXCERPT_BYTES 160
+
+struct cli {
+	struct config cfg;
+	struct store *st;
+	char err[DC_ERRMAX];
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *c, int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+static int cmd_ingest(struct cli *c, int argc, char **argv);
+static int cmd_documents(struct cli *c, int argc, char **argv);
+static int cmd_search(struct cli *c, int argc, char **argv);
+static int cmd_ask(struct cli *c, int argc, char **argv);
+static int cmd_sessions(struct cli *c, int argc, char **argv);
+static int cmd_config(struct cli *c, int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "ingest", cmd_ingest, "[--owner USER] FILE|DIR...", "add .txt and .md files to the library" },
+	{ "documents", cmd_documents, "", "list the stored documents" },
+	{ "search", cmd_search, "[--top-k N] QUERY", "show the passages a question retrieves" },
+	{ "ask", cmd_ask, "[--model M] [--session ID] [--mode all|none] [--top-k N]\n"
+	  "                [--temperature T] [--show-prompt] QUESTION",
+	  "answer a question, streamed to the terminal" },
+	{ "sessions", cmd_sessions, "", "list chat sessions" },
+	{ "config", cmd_config, "", "print the effective configuration (secrets hidden)" },
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: docchat COMMAND [OPTIONS]\n"
+		"\n"
+		"Chat with your documents: a FastCGI responder that streams grounded answers.\n"
+		"Started by a web server without arguments, docchat serves FastCGI (listening\n"
+		"socket on fd 0) or answers one CGI request. From a shell:\n\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  docchat %s %s\n      %s\n", commands[i].name, commands[i].args,
+			commands[i].help);
+	fprintf(f, "\n  docchat --help | --version\n\n"
+		"Settings come from DOCCHAT_* environment variables and the KEY=value file named\n"
+		"by DOCCHAT_CONFIG; `docchat config` shows them.\n");
+}
+
+static int open_store(struct cli *c)
+{
+	if (store_open(c->cfg.db_path, &c->st, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 0;
+	}
+	return 1;
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "docchat %s: %s (see docchat --help)\n", cmd, msg);
+	return EXIT_USAGE;
+}
+
+/* A whole number in [lo, hi] from an option argument. */
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < lo || v > hi)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static int cmd_ingest(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { { "owner", required_argument, NULL, 'o' }, { 0, 0, 0, 0 } };
+	const char *owner = "";
+	struct ingest_stats total;
+	int opt, status = 0;
+
+	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		if (opt != 'o')
+			return usage_error("ingest", "unknown option");
+		owner = optarg;
+	}
+	if (optind >= argc)
+		return usage_error("ingest", "name at least one file or directory");
+	if (!open_store(c))
+		return 1;
+	memset(&total, 0, sizeof total);
+	for (int i = optind; i < argc; i++) {
+		struct ingest_stats s;
+
+		memset(&s, 0, sizeof s);
+		if (ingest_path(c->st, &c->cfg, owner, argv[i], &s, stderr, c->err, sizeof c->err) != DC_OK) {
+			fprintf(stderr, "docchat: %s\n", c->err);
+			status = 1;
+		}
+		total.files_added += s.files_added;
+		total.files_skipped += s.files_skipped;
+		total.files_failed += s.files_failed;
+		total.chunks += s.chunks;
+		total.bytes += s.bytes;
+	}
+	printf("%d added, %d skipped, %d failed; %lld chunks, %lld bytes\n", total.files_added,
+	       total.files_skipped, total.files_failed, total.chunks, total.bytes);
+	return status || total.files_failed ? 1 : 0;
+}
+
+static int cmd_documents(struct cli *c, int argc, char **argv)
+{
+	struct store_document *d = NULL;
+	size_t n = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return usage_error("documents", "takes no arguments");
+	if (!open_store(c))
+		return 1;
+	if (store_document_list(c->st, "", &d, &n, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 1;
+	}
+	printf("%6s  %6s  %9s  %s\n", "ID", "CHUNKS", "BYTES", "NAME");
+	for (size_t i = 0; i < n; i++)
+		printf("%6lld  %6lld  %9lld  %s\n", d[i].id, d[i].chunk_count, d[i].size, d[i].name);
+	store_documents_free(d, n);
+	return 0;
+}
+
+/* The first EXCERPT_BYTES of text on one line, never cut inside a UTF-8 character. */
+static void print_excerpt(const char *text)
+{
+	size_t n = strlen(text);
+
+	if (n > EXCERPT_BYTES) {
+		n = EXCERPT_BYTES;
+		while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+			n--;
+	}
+	fputs("   ", stdout);
+	for (size_t i = 0; i < n; i++)
+		putchar(text[i] == '\n' || text[i] == '\r' || text[i] == '\t' ? ' ' : text[i]);
+	puts(n < strlen(text) ? "..." : "");
+}
+
+static int cmd_search(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { { "top-k", required_argument, NULL, 'k' }, { 0, 0, 0, 0 } };
+	struct search_hit *hits = NULL;
+	size_t n = 0;
+	long top_k = c->cfg.top_k;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "k:", opts, NULL)) != -1)
+		if (opt != 'k' || !parse_int(optarg, 1, CHAT_TOP_K_MAX, &top_k))
+			return usage_error("search", "--top-k takes a number from 1 to 50");
+	if (optind != argc - 1)
+		return usage_error("search", "give one query (quote it)");
+	if (!open_store(c))
+		return 1;
+	if (search_keyword(c->st, "", argv[optind], NULL, 0, (int)top_k, &hits, &n, c->err,
+			   sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 1;
+	}
+	if (n == 0)
+		printf("no matching passages\n");
+	for (size_t i = 0; i < n; i++) {
+		printf("%zu. %.3f  %s", i + 1, hits[i].score, hits[i].h.document);
+		if (hits[i].h.heading)
+			printf(" > %s", hits[i].h.heading);
+		printf("  (chunk %d)\n", hits[i].h.ordinal);
+		print_excerpt(hits[i].h.text);
+	}
+	search_hits_free(hits, n);
+	return 0;
+}
+
+/* ---- ask: the chat pipeline with the terminal as the client ---- */
+
+struct term {
+	struct timespec start;
+	json_object *sources;	/* kept from the sources event, printed at the end */
+	int chunks_used;
+	int failed;
+};
+
+static enum dc_err term_event(void *ud, json_object *ev)
+{
+	struct term *t = ud;
+	json_object *type, *content, *used;
+	const char *ty;
+
+	if (!json_object_object_get_ex(ev, "type", &type))
+		return DC_OK;
+	ty = json_object_get_string(type);
+	json_object_object_get_ex(ev, "content", &content);
+	if (strcmp(ty, "chunk") == 0) {
+		fputs(json_object_get_string(content), stdout);
+		fflush(stdout);
+	} else if (strcmp(ty, "status") == 0) {
+		fprintf(stderr, "%s\n", json_object_get_string(content));
+	} else if (strcmp(ty, "sources") == 0) {
+		t->sources = json_object_get(content);
+		if (json_object_object_get_ex(ev, "chunks_used", &used))
+			t->chunks_used = json_object_get_int(used);
+	} else if (strcmp(ty, "error") == 0) {
+		fprintf(stderr, "\nerror: %s\n", json_object_get_string(content));
+		t->failed = 1;
+	}
+	return DC_OK;
+}
+
+static enum dc_err term_tick(void *ud)
+{
+	(void)ud;
+	return DC_OK;
+}
+
+static long term_elapsed(void *ud)
+{
+	struct term *t = ud;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)((now.tv_sec - t->start.tv_sec) * 1000 +
+		      (now.tv_nsec - t->start.tv_nsec) / 1000000);
+}
+
+static void print_sources(const struct term *t)
+{
+	size_t n = t->sources ? json_object_array_length(t->sources) : 0;
+
+	if (n == 0 || t->chunks_used == 0)
+		return;
+	printf("\nSources:\n");
+	for (size_t i = 0; i < n && i < (size_t)t->chunks_used; i++) {
+		json_object *s = json_object_array_get_idx(t->sources, i), *m, *v;
+
+		json_object_object_get_ex(s, "metadata", &m);
+		json_object_object_get_ex(m, "document", &v);
+		printf("[%zu] %s", i + 1, json_object_get_string(v));
+		if (json_object_object_get_ex(m, "heading", &v) && v)
+			printf(" > %s", json_object_get_string(v));
+		json_object_object_get_ex(s, "score", &v);
+		printf(" (score %.2f)\n", json_object_get_double(v));
+	}
+}
+
+struct ask_opts {
+	const char *model;
+	const char *session;
+	const char *mode;
+	long top_k;
+	double temperature;
+	int show_prompt;
+};
+
+static int parse_ask(struct cli *c, int argc, char **argv, struct ask_opts *o)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "session", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "top-k", required_argument, NULL, 'k' },
+		{ "temperature", required_argument, NULL, 't' },
+		{ "show-prompt", no_argument, NULL, 'p' },
+		{ 0, 0, 0, 0 } };
+	char *end;
+	int opt;
+
+	o->mode = "all";
+	o->top_k = c->cfg.top_k;
+	o->temperature = -1;
+	while ((opt = getopt_long(argc, argv, "m:s:M:k:t:p", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm': o->model = optarg; break;
+		case 's': o->session = optarg; break;
+		case 'M': o->mode = optarg; break;
+		case 'p': o->show_prompt = 1; break;
+		case 'k':
+			if (!parse_int(optarg, 1, CHAT_TOP_K_MAX, &o->top_k))
+				return usage_error("ask", "--top-k takes a number from 1 to 50");
+			break;
+		case 't':
+			o->temperature = strtod(optarg, &end);
+			if (*end || !isfinite(o->temperature) || o->temperature < 0 || o->temperature > 2)
+				return usage_error("ask", "--temperature takes a number from 0 to 2");
+			break;
+		default:
+			return usage_error("ask", "unknown option");
+		}
+	}
+	if (strcmp(o->mode, "all") != 0 && strcmp(o->mode, "none") != 0)
+		return usage_error("ask", "--mode is all or none");
+	if (optind != argc - 1)
+		return usage_error("ask", "give one question (quote it)");
+	return 0;
+}
+
+/* The session to ask in: the one named, or a new one titled after the question. */
+static int ask_session(struct cli *c, const struct ask_opts *o, const char *question,
+		       struct store_session *s)
+{
+	char title[64];
+	size_t n = strlen(question);
+	enum dc_err rc;
+
+	if (o->session) {
+		rc = store_session_get(c->st, "", o->session, s, c->err, sizeof c->err);
+	} else {
+		if (n > sizeof title - 1) {
+			n = sizeof title - 1;
+			while (n > 0 && ((unsigned char)question[n] & 0xC0) == 0x80)
+				n--;
+		}
+		memcpy(title, question, n);
+		title[n] = '\0';
+		rc = store_session_create(c->st, "", title, s, c->err, sizeof c->err);
+	}
+	if (rc != DC_OK)
+		fprintf(stderr, "docchat: %s\n", rc == DC_NOTFOUND ? "no such session" : c->err);
+	return rc == DC_OK;
+}
+
+static int cmd_ask(struct cli *c, int argc, char **argv)
+{
+	struct ask_opts o;
+	struct store_session s;
+	struct chat_params p;
+	struct term t;
+	struct chat_sink sink = { term_event, term_tick, term_elapsed, &t };
+	struct chat_outcome out;
+	long long user_id = 0;
+	int status = 1;
+
+	memset(&o, 0, sizeof o);
+	memset(&s, 0, sizeof s);
+	memset(&p, 0, sizeof p);
+	memset(&t, 0, sizeof t);
+	clock_gettime(CLOCK_MONOTONIC, &t.start);
+	if ((status = parse_ask(c, argc, argv, &o)) != 0)
+		return status;
+	status = 1;
+	p.question = argv[optind];
+	if (!*p.question || strlen(p.question) > c->cfg.max_question)
+		return usage_error("ask", "the question is empty or too long");
+	if (chat_resolve_model(&c->cfg, o.model, &p.model, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return EXIT_USAGE;
+	}
+	if (!open_store(c) || !ask_session(c, &o, p.question, &s))
+		goto out;
+	p.owner = "";
+	p.session_id = s.id;
+	p.search_mode = o.mode;
+	p.top_k = (int)o.top_k;
+	p.temperature = o.temperature;
+	p.prompt_out = o.show_prompt ? stderr : NULL;
+	if (chat_store_question(c->st, &p, &user_id, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		goto out;
+	}
+	chat_answer(&c->cfg, c->st, &p, user_id, &sink, &out);
+	putchar('\n');
+	print_sources(&t);
+	fprintf(stderr, "session %s, model %s\n", s.id, p.model.full);
+	status = strcmp(out.status, "complete") == 0 ? 0 : 1;
+out:
+	json_object_put(t.sources);
+	store_session_clear(&s);
+	return status;
+}
+
+static int cmd_sessions(struct cli *c, int argc, char **argv)
+{
+	struct store_session *s = NULL;
+	size_t n = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return usage_error("sessions", "takes no arguments");
+	if (!open_store(c))
+		return 1;
+	if (store_session_list(c->st, "", &s, &n, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 1;
+	}
+	printf("%-36s  %-16s  %5s  %s\n", "ID", "UPDATED (UTC)", "MSGS", "TITLE");
+	for (size_t i = 0; i < n; i++) {
+		char when[32] = "";
+		time_t t = (time_t)s[i].updated_at;
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+		printf("%-36s  %-16s  %5lld  %s\n", s[i].id, when, s[i].message_count, s[i].title);
+	}
+	store_sessions_free(s, n);
+	return 0;
+}
+
+static int cmd_config(struct cli *c, int argc, char **argv)
+{
+	struct buf out;
+	int status = 0;
+
+	(void)argv;
+	if (argc > 1)
+		return usage_error("config", "takes no arguments");
+	buf_init(&out, 1 << 20);
+	if (config_dump(&c->cfg, &out) != DC_OK)
+		status = 1;
+	else
+		fputs(buf_str(&out), stdout);
+	buf_free(&out);
+	return status;
+}
+
+int cli_main(int argc, char **argv)
+{
+	const struct command *cmd = NULL;
+	struct cli c;
+	int status;
+
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("docchat %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "docchat: unknown command '%s'\n\n", argv[1]);
+		cli_usage(stderr);
+		return EXIT_USAGE;
+	}
+	memset(&c, 0, sizeof c);
+	if (config_load(&c.cfg, c.err, sizeof c.err) != DC_OK) {
+		fprintf(stderr, "docchat: configuration: %s\n", c.err);
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	optind = 1;
+	status = cmd->run(&c, argc - 1, argv + 1);
+	store_close(c.st);
+	curl_global_cleanup();
+	config_free(&c.cfg);
+	return status;
+}

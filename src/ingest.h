@@ -1,0 +1,39 @@
+/* ingest.h - turning files into stored, searchable documents.
+ *
+ * Reads .txt and .md files (valid UTF-8 only: other encodings are rejected, never stored
+ * as mojibake), splits them with chunk.c, and stores document and chunks in one
+ * transaction through store.c. Directories are walked recursively. Knows no HTTP. */
+#ifndef DC_INGEST_H
+#define DC_INGEST_H
+
+#include <stdio.h>
+#include "dc.h"
+
+struct store;
+struct config;
+
+struct ingest_stats {
+	int files_added;
+	int files_skipped;	/* already stored (same content hash) */
+	int files_failed;
+	long long chunks;
+	long long bytes;
+};
+
+/* Ingest one file or directory tree as owner ("" = shared library). Progress and
+ * per-file errors are printed to log (one line per file); a file that fails does not
+ * stop the walk. Returns DC_OK if at least the walk itself worked; stats say how many
+ * files failed. stats is added to, not reset, so one struct can total several calls:
+ * zero it before the first. A file named directly with an unsupported extension is an
+ * error (DC_BADREQ); inside a directory such files are skipped with a log line. */
+enum dc_err ingest_path(struct store *st, const struct config *cfg, const char *owner,
+			const char *path, struct ingest_stats *stats, FILE *log,
+			char *err, size_t errlen);
+
+/* Ingest an in-memory text (name decides the format: .md is Markdown, else plain). */
+enum dc_err ingest_text(struct store *st, const struct config *cfg, const char *owner,
+			const char *name, const char *path, const char *text, size_t len,
+			long long *doc_id, int *existed, long long *nchunks,
+			char *err, size_t errlen);
+
+#endif

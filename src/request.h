@@ -1,0 +1,72 @@
+/* request.h - one HTTP request as the web server hands it over: CGI parameters, the
+ * body read within a limit, the query string, path parameters, and what the request
+ * log line will say about it. Response writing lives in response.h.
+ *
+ * Validation at this boundary: the method and path must be present, the body must fit
+ * DOCCHAT_MAX_BODY (413 otherwise) and, where a handler asks for JSON, parse as a JSON
+ * object (400 otherwise). Handlers get trusted, typed values. */
+#ifndef DC_REQUEST_H
+#define DC_REQUEST_H
+
+#include <stddef.h>
+#include <time.h>
+#include <json-c/json.h>
+#include "dc.h"
+
+struct conn;
+struct config;
+struct store;
+struct buf;
+
+#define REQUEST_MAX_PARAMS 4
+#define REQUEST_PARAM_MAX 128
+
+struct request {
+	struct conn *conn;
+	const struct config *cfg;
+	struct store *store;		/* this thread's database connection */
+	const char *method;		/* REQUEST_METHOD */
+	const char *path;		/* PATH_INFO, "/" when empty */
+	const char *query;		/* QUERY_STRING, "" when unset */
+	const char *user;		/* who is asking: "" for the single local user */
+	char params[REQUEST_MAX_PARAMS][REQUEST_PARAM_MAX];	/* decoded path parameters */
+	size_t nparams;
+	char *body;			/* NUL-terminated, owned; NULL until read */
+	size_t body_len;
+	struct timespec start;		/* CLOCK_MONOTONIC at arrival */
+	/* what happened, for the log line */
+	int status;			/* status sent, 0 until then */
+	int headers_sent;
+	char model[128];
+	long tokens;
+	char error[DC_ERRMAX];
+};
+
+/* Set up r for the request on conn; reads only the parameters. */
+void request_init(struct request *r, struct conn *conn, const struct config *cfg,
+		  struct store *st);
+void request_free(struct request *r);
+
+/* Read the whole body into r->body. DC_TOOBIG when CONTENT_LENGTH (or the bytes sent)
+ * exceed cfg->max_body; DC_BADREQ when CONTENT_LENGTH is malformed or the body is
+ * shorter than announced. err says which. */
+enum dc_err request_read_body(struct request *r, char *err, size_t errlen);
+
+/* Read the body and parse it as a JSON object; *out is owned by the caller (put it).
+ * An empty body is an empty object when empty_ok, else DC_BADREQ. */
+enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out,
+			      char *err, size_t errlen);
+
+/* Find name in an application/x-www-form-urlencoded query and append its decoded value
+ * to out. Returns 1 if found, 0 if not, -1 if the value is malformed (bad %-escape,
+ * NUL byte) or too long for out. */
+int request_query_get(const char *query, const char *name, struct buf *out);
+
+/* Decode %XX and '+' (when plus_is_space) from s[0..n) into out; -1 on a malformed or
+ * NUL-producing escape, 0 on success. */
+int request_url_decode(const char *s, size_t n, int plus_is_space, struct buf *out);
+
+/* Milliseconds since the request arrived. */
+long request_elapsed_ms(const struct request *r);
+
+#endif

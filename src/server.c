@@ -1,0 +1,191 @@
+/* server.c - the FastCGI worker pool (see server.h).
+ *
+ * cfg->threads threads each run their own FCGX_Accept_r loop with their own SQLite
+ * connection; libfcgi serves one request per connection, so a live stream holds its
+ * thread. Signals are blocked in the workers and taken by the main thread with
+ * sigwait: SIGTERM or SIGINT stops accepting (the listening socket is shut down, which
+ * wakes every blocked accept), lets running streams go on for DOCCHAT_GRACE_S, then
+ * tells them to end (they store what they have as interrupted) and exits. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <fcgiapp.h>
+
+#include "api.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+/* How long after the grace period the process waits for streams to store their end. */
+#define SERVER_FINAL_WAIT_S 5
+
+static atomic_int stopping;
+static atomic_int grace_expired;
+static atomic_int workers_running;
+
+struct worker {
+	pthread_t tid;
+	const struct config *cfg;
+	int listen_fd;
+	int started;
+};
+
+int server_grace_expired(void)
+{
+	return atomic_load(&grace_expired);
+}
+
+/* A thread's database connection, opened again on the next request if it failed. */
+static struct store *worker_store(const struct config *cfg, struct store *st, char *err,
+				  size_t errlen)
+{
+	if (st)
+		return st;
+	if (store_open(cfg->db_path, &st, err, errlen) != DC_OK) {
+		log_msg("database: %s", err);
+		return NULL;
+	}
+	return st;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct store *st = NULL;
+	char dberr[DC_ERRMAX] = "";
+	FCGX_Request req;
+	struct conn c;
+
+	if (FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_msg("cannot set up a FastCGI request");
+		goto out;
+	}
+	while (!atomic_load(&stopping)) {
+		if (FCGX_Accept_r(&req) < 0) {
+			if (atomic_load(&stopping))
+				break;
+			if (errno == EINTR)
+				continue;
+			log_msg("accept failed: %s", strerror(errno));
+			break;
+		}
+		st = worker_store(w->cfg, st, dberr, sizeof dberr);
+		conn_init_fcgi(&c, &req);
+		api_handle(&c, w->cfg, st, dberr);
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 1);
+out:
+	store_close(st);
+	atomic_fetch_sub(&workers_running, 1);
+	return NULL;
+}
+
+/* Mark answers a previous process left half-written. */
+static void recover(const struct config *cfg)
+{
+	struct store *st = NULL;
+	char err[DC_ERRMAX];
+	int n = 0;
+
+	if (store_open(cfg->db_path, &st, err, sizeof err) != DC_OK) {
+		log_msg("database: %s", err);
+		return;
+	}
+	if (store_recover_streaming(st, &n, err, sizeof err) != DC_OK)
+		log_msg("database: %s", err);
+	else if (n > 0)
+		log_msg("marked %d unfinished answer%s as interrupted", n, n == 1 ? "" : "s");
+	store_close(st);
+}
+
+static int start_workers(struct worker *w, int n, const struct config *cfg, int fd)
+{
+	int started = 0;
+
+	for (int i = 0; i < n; i++) {
+		w[i].cfg = cfg;
+		w[i].listen_fd = fd;
+		atomic_fetch_add(&workers_running, 1);
+		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
+			atomic_fetch_sub(&workers_running, 1);
+			log_msg("cannot start worker thread %d: %s", i, strerror(errno));
+			break;
+		}
+		w[i].started = 1;
+		started++;
+	}
+	return started;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait up to ms for every worker to finish; 1 if they all did. */
+static int wait_workers(long ms)
+{
+	for (long waited = 0; waited < ms; waited += 50) {
+		if (atomic_load(&workers_running) == 0)
+			return 1;
+		sleep_ms(50);
+	}
+	return atomic_load(&workers_running) == 0;
+}
+
+static void drain(const struct config *cfg, int listen_fd)
+{
+	atomic_store(&stopping, 1);
+	shutdown(listen_fd, SHUT_RDWR);
+	if (!wait_workers((long)cfg->grace_s * 1000)) {
+		log_msg("grace period over: interrupting running answers");
+		atomic_store(&grace_expired, 1);
+		wait_workers(SERVER_FINAL_WAIT_S * 1000L);
+	}
+}
+
+int server_run(const struct config *cfg, int listen_fd)
+{
+	struct worker *w = calloc((size_t)cfg->threads, sizeof *w);
+	sigset_t set;
+	int sig = 0, n;
+
+	if (!w) {
+		log_msg("out of memory");
+		return 1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	recover(cfg);
+	n = start_workers(w, cfg->threads, cfg, listen_fd);
+	log_msg("serving FastCGI with %d thread%s", n, n == 1 ? "" : "s");
+	while (n > 0 && atomic_load(&workers_running) > 0) {
+		struct timespec poll_every = { 1, 0 };
+
+		sig = sigtimedwait(&set, NULL, &poll_every);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGUSR1)
+			break;
+	}
+	if (sig > 0)
+		log_msg("signal %d: stopping, running answers get %d s", sig, cfg->grace_s);
+	drain(cfg, listen_fd);
+	for (int i = 0; i < cfg->threads; i++)
+		if (w[i].started && atomic_load(&workers_running) == 0)
+			pthread_join(w[i].tid, NULL);
+	free(w);
+	return 0;
+}

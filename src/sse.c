@@ -1,0 +1,97 @@
+/* sse.c - Server-Sent Events framing on a conn (see sse.h).
+ *
+ * The JSON is serialized by json-c without pretty-printing, so it holds no raw newline
+ * and one event is always exactly one `data:` line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "request.h"
+#include "response.h"
+#include "sse.h"
+
+#define SSE_FRAME_MAX (64u * 1024 * 1024)
+
+static void sse_touch(struct sse *s)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->last_write);
+}
+
+enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s)
+{
+	enum dc_err rc;
+
+	s->req = r;
+	s->next_id = 1;
+	s->ping_s = ping_s;
+	sse_touch(s);
+	rc = response_headers(r, 200, "text/event-stream; charset=utf-8",
+			      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+	return rc == DC_OK ? conn_flush(r->conn) : rc;
+}
+
+enum dc_err sse_send(struct sse *s, json_object *ev)
+{
+	struct buf f;
+	size_t len;
+	const char *json = json_object_to_json_string_length(ev, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	enum dc_err rc;
+
+	if (!json)
+		return DC_NOMEM;
+	buf_init(&f, SSE_FRAME_MAX);
+	rc = buf_printf(&f, "id: %ld\ndata: ", s->next_id);
+	if (rc == DC_OK)
+		rc = buf_append(&f, json, len);
+	if (rc == DC_OK)
+		rc = buf_append(&f, "\n\n", 2);
+	if (rc == DC_OK)
+		rc = conn_write(s->req->conn, f.data, f.len);
+	if (rc == DC_OK)
+		rc = conn_flush(s->req->conn);
+	buf_free(&f);
+	if (rc == DC_OK) {
+		s->next_id++;
+		sse_touch(s);
+	}
+	return rc;
+}
+
+enum dc_err sse_send_typed(struct sse *s, const char *type, json_object *content)
+{
+	json_object *ev = json_object_new_object();
+	enum dc_err rc;
+
+	if (!ev) {
+		json_object_put(content);
+		return DC_NOMEM;
+	}
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	if (content)
+		json_object_object_add(ev, "content", content);
+	rc = sse_send(s, ev);
+	json_object_put(ev);
+	return rc;
+}
+
+enum dc_err sse_tick(struct sse *s)
+{
+	struct timespec now;
+	static const char ping[] = ": ping\n\n";
+	enum dc_err rc;
+
+	if (conn_client_gone(s->req->conn))
+		return DC_HUP;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - s->last_write.tv_sec) * 1000 +
+	    (now.tv_nsec - s->last_write.tv_nsec) / 1000000 < (long)s->ping_s * 1000)
+		return DC_OK;
+	rc = conn_write(s->req->conn, ping, sizeof ping - 1);
+	if (rc == DC_OK)
+		rc = conn_flush(s->req->conn);
+	if (rc == DC_OK)
+		sse_touch(s);
+	return rc;
+}

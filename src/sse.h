@@ -1,0 +1,39 @@
+/* sse.h - Server-Sent Events on the connection to the web server.
+ *
+ * Frames one JSON event per `data:` line with an increasing `id:`, writes and flushes
+ * each at once, sends a `: ping` comment when nothing was written for a while, and
+ * tells the caller when the client has gone (a failed write or flush, or the socket
+ * closed while quiet). Knows nothing of models or storage. */
+#ifndef DC_SSE_H
+#define DC_SSE_H
+
+#include <time.h>
+#include <json-c/json.h>
+#include "dc.h"
+
+struct request;
+
+struct sse {
+	struct request *req;
+	long next_id;
+	int ping_s;
+	struct timespec last_write;	/* CLOCK_MONOTONIC */
+};
+
+/* Send the stream's status and headers (200, text/event-stream, no-cache,
+ * X-Accel-Buffering: no) and flush them. */
+enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s);
+
+/* Send one event: "id: N\ndata: <json>\n\n", flushed. ev is not consumed.
+ * DC_HUP when the client has gone (now or before). */
+enum dc_err sse_send(struct sse *s, json_object *ev);
+
+/* Build and send {"type": type, "content": content}; content is consumed (may be NULL
+ * for an event without content, e.g. done). */
+enum dc_err sse_send_typed(struct sse *s, const char *type, json_object *content);
+
+/* Called while waiting: DC_HUP if the client has gone, else sends ": ping" when
+ * ping_s seconds passed since the last write. */
+enum dc_err sse_tick(struct sse *s);
+
+#endif

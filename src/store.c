@@ -1,0 +1,1375 @@
+/* store.c - every SQL statement docchat runs (see store.h).
+ *
+ * Owns the schema, its forward migrations (PRAGMA user_version counts them), the
+ * connection settings (WAL, busy timeout, foreign keys) and the validation of every row
+ * read back: a value this version does not understand is DC_DB with a cause naming the
+ * row, never a crash further up. The FTS5 index over chunks is external-content and kept
+ * in step by triggers, so deleting a document (which cascades to its chunks) also drops
+ * its index entries. Every statement is prepared with bound parameters; the only SQL
+ * built at run time is the "IN (?,?,...)" placeholder list of a document filter and the
+ * user_version pragma, whose number is ours. Leaves HTTP, JSON and the meaning of the
+ * sources/metadata text to the callers, and the FTS5 query syntax to search.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "store.h"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_DEFAULT_TITLE "New chat"
+#define STORE_SQL_MAX (64 * 1024 * 1024)	/* a generated statement's longest text */
+#define STORE_UUID_BYTES 16
+
+struct store {
+	sqlite3 *db;
+};
+
+/* ---- schema ---- */
+
+/* Version 1: the initial schema. Indexes follow the access paths: a session's messages
+ * in order, an owner's sessions newest first, a document's chunks in order (the unique
+ * index also serves the cascade from documents), documents by owner and hash. */
+static const char schema_v1[] =
+	"CREATE TABLE sessions ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" owner TEXT NOT NULL DEFAULT '',"
+	" title TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX sessions_owner_updated ON sessions(owner, updated_at);"
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+	" role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),"
+	" content TEXT NOT NULL DEFAULT '',"
+	" status TEXT NOT NULL"
+	"  CHECK (status IN ('complete', 'streaming', 'interrupted', 'error')),"
+	" model TEXT,"
+	" error TEXT,"
+	" sources TEXT,"
+	" metadata TEXT,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE INDEX messages_session ON messages(session_id, id);"
+	"CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';"
+	"CREATE TABLE documents ("
+	" id INTEGER PRIMARY KEY,"
+	" owner TEXT NOT NULL DEFAULT '',"
+	" name TEXT NOT NULL,"
+	" path TEXT,"
+	" hash TEXT NOT NULL,"
+	" size INTEGER NOT NULL CHECK (size >= 0),"
+	" created_at INTEGER NOT NULL,"
+	" UNIQUE (owner, hash));"
+	"CREATE TABLE chunks ("
+	" id INTEGER PRIMARY KEY,"
+	" document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+	" ordinal INTEGER NOT NULL,"
+	" heading TEXT,"
+	" start_off INTEGER NOT NULL,"
+	" end_off INTEGER NOT NULL,"
+	" page INTEGER NOT NULL DEFAULT 0,"
+	" text TEXT NOT NULL);"
+	"CREATE UNIQUE INDEX chunks_document ON chunks(document_id, ordinal);"
+	"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading,"
+	" content = 'chunks', content_rowid = 'id',"
+	" tokenize = 'porter unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN"
+	" INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);"
+	" END;"
+	"CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN"
+	" INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)"
+	"  VALUES ('delete', old.id, old.text, old.heading);"
+	" END;"
+	"CREATE TRIGGER chunks_fts_update AFTER UPDATE ON chunks BEGIN"
+	" INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)"
+	"  VALUES ('delete', old.id, old.text, old.heading);"
+	" INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);"
+	" END;";
+
+struct migration {
+	int version;		/* user_version after this step */
+	const char *sql;
+};
+
+/* Forward migrations, in order. A new schema change appends a step; old steps never
+ * change, because databases in the field have already run them. */
+static const struct migration migrations[] = {
+	{ 1, schema_v1 },
+};
+
+#define STORE_SCHEMA_VERSION \
+	(migrations[sizeof(migrations) / sizeof(migrations[0]) - 1].version)
+
+static const char *const message_roles[] = { "user", "assistant", NULL };
+static const char *const message_statuses[] = {
+	"complete", "streaming", "interrupted", "error", NULL
+};
+
+/* ---- small helpers ---- */
+
+static enum dc_err db_fail(sqlite3 *db, char *err, size_t errlen, const char *what)
+{
+	return dc_fail(err, errlen, DC_DB, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static long long now_s(void)
+{
+	return (long long)time(NULL);
+}
+
+static int in_set(const char *s, const char *const *set)
+{
+	size_t i;
+
+	if (!s)
+		return 0;
+	for (i = 0; set[i]; i++)
+		if (strcmp(s, set[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Make room for need elements of size elem in *arr (capacity *cap). */
+static enum dc_err grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return DC_OK;
+	ncap = *cap ? *cap : 8;
+	while (ncap < need) {
+		if (ncap > ((size_t)-1) / 2 / elem)
+			return DC_NOMEM;
+		ncap *= 2;
+	}
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return DC_NOMEM;
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	*arr = p;
+	*cap = ncap;
+	return DC_OK;
+}
+
+static enum dc_err prepare(struct store *st, const char *sql, sqlite3_stmt **out,
+			   const char *what, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) {
+		*out = NULL;
+		return db_fail(st->db, err, errlen, what);
+	}
+	return DC_OK;
+}
+
+/* Bind a C string, or NULL as SQL NULL. */
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (!v)
+		return sqlite3_bind_null(s, i);
+	return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* Run every statement of a fixed script (no parameters, rows ignored). */
+static enum dc_err exec_script(sqlite3 *db, const char *sql, const char *what,
+			       char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	const char *tail = sql;
+	enum dc_err rc = DC_OK;
+	int r;
+
+	while (tail && *tail) {
+		if (sqlite3_prepare_v2(db, tail, -1, &s, &tail) != SQLITE_OK) {
+			s = NULL;
+			rc = db_fail(db, err, errlen, what);
+			goto out;
+		}
+		if (!s)		/* only whitespace or a comment was left */
+			break;
+		while ((r = sqlite3_step(s)) == SQLITE_ROW)
+			;
+		if (r != SQLITE_DONE) {
+			rc = db_fail(db, err, errlen, what);
+			goto out;
+		}
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum dc_err tx_begin(struct store *st, const char *what, char *err, size_t errlen)
+{
+	/* IMMEDIATE takes the write lock now, so a read-then-write inside the transaction
+	 * cannot fail half-way with SQLITE_BUSY after another writer got in between. */
+	return exec_script(st->db, "BEGIN IMMEDIATE", what, err, errlen);
+}
+
+static enum dc_err tx_commit(struct store *st, const char *what, char *err, size_t errlen)
+{
+	return exec_script(st->db, "COMMIT", what, err, errlen);
+}
+
+/* Undo an open transaction; the original error is already in err, so this one's own
+ * failure (e.g. SQLite already rolled back) is not reported. */
+static void tx_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		exec_script(st->db, "ROLLBACK", "rollback", NULL, 0);
+}
+
+/* ---- validated column reads ---- */
+
+static enum dc_err col_text(sqlite3_stmt *s, int i, int nullable, char **out,
+			    const char *what, char *err, size_t errlen)
+{
+	const unsigned char *p;
+	int type = sqlite3_column_type(s, i);
+	int n;
+	char *copy;
+
+	*out = NULL;
+	if (type == SQLITE_NULL) {
+		if (nullable)
+			return DC_OK;
+		return dc_fail(err, errlen, DC_DB, "%s: column %s is NULL", what,
+			       sqlite3_column_name(s, i));
+	}
+	if (type != SQLITE_TEXT)
+		return dc_fail(err, errlen, DC_DB, "%s: column %s is not text", what,
+			       sqlite3_column_name(s, i));
+	p = sqlite3_column_text(s, i);
+	n = sqlite3_column_bytes(s, i);
+	if (!p || n < 0)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+	copy = malloc((size_t)n + 1);
+	if (!copy)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+	memcpy(copy, p, (size_t)n);
+	copy[n] = '\0';
+	*out = copy;
+	return DC_OK;
+}
+
+static enum dc_err col_int(sqlite3_stmt *s, int i, long long *out, const char *what,
+			   char *err, size_t errlen)
+{
+	if (sqlite3_column_type(s, i) != SQLITE_INTEGER)
+		return dc_fail(err, errlen, DC_DB, "%s: column %s is not an integer", what,
+			       sqlite3_column_name(s, i));
+	*out = sqlite3_column_int64(s, i);
+	return DC_OK;
+}
+
+/* An int column (ordinal, page) that must fit an int and not be negative. */
+static enum dc_err col_small(sqlite3_stmt *s, int i, int *out, const char *what,
+			     char *err, size_t errlen)
+{
+	long long v = 0;
+	enum dc_err rc = col_int(s, i, &v, what, err, errlen);
+
+	if (rc != DC_OK)
+		return rc;
+	if (v < 0 || v > 0x7fffffffLL)
+		return dc_fail(err, errlen, DC_DB, "%s: column %s out of range (%lld)", what,
+			       sqlite3_column_name(s, i), v);
+	*out = (int)v;
+	return DC_OK;
+}
+
+/* A text column whose value must be one of set, copied into a fixed field. */
+static enum dc_err col_enum(sqlite3_stmt *s, int i, const char *const *set, char *dst,
+			    size_t dstlen, const char *what, char *err, size_t errlen)
+{
+	char *v = NULL;
+	enum dc_err rc = col_text(s, i, 0, &v, what, err, errlen);
+	size_t n;
+
+	if (rc != DC_OK)
+		goto out;
+	n = strlen(v);
+	if (!in_set(v, set) || n >= dstlen) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: unknown %s '%.40s'", what,
+			     sqlite3_column_name(s, i), v);
+		goto out;
+	}
+	memcpy(dst, v, n + 1);
+out:
+	free(v);
+	return rc;
+}
+
+/* ---- open, migrate, health ---- */
+
+/* SQLite's own message for a missing directory is "unable to open database file";
+ * say which directory instead. */
+static enum dc_err check_dir(const char *path, char *err, size_t errlen)
+{
+	struct buf dir;
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+	enum dc_err rc = DC_OK;
+
+	buf_init(&dir, strlen(path) + 2);
+	if (!slash)
+		rc = buf_appends(&dir, ".");
+	else if (slash == path)
+		rc = buf_appends(&dir, "/");
+	else
+		rc = buf_append(&dir, path, (size_t)(slash - path));
+	if (rc != DC_OK) {
+		rc = dc_fail(err, errlen, rc, "open database %s: out of memory", path);
+		goto out;
+	}
+	if (stat(buf_str(&dir), &sb) != 0) {
+		rc = dc_fail(err, errlen, DC_SYSTEM, "open database %s: directory %s: %s", path,
+			     buf_str(&dir), strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		rc = dc_fail(err, errlen, DC_SYSTEM, "open database %s: %s is not a directory",
+			     path, buf_str(&dir));
+		goto out;
+	}
+out:
+	buf_free(&dir);
+	return rc;
+}
+
+static enum dc_err read_version(sqlite3 *db, int *version, const char *what,
+				char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc = DC_OK;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		rc = db_fail(db, err, errlen, what);
+		goto out;
+	}
+	*version = sqlite3_column_int(s, 0);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Run one pragma that answers with a text row and check the answer (journal_mode
+ * reports the mode it ended up in, which is not always the one asked for). */
+static enum dc_err pragma_expect(sqlite3 *db, const char *path, const char *sql,
+				 const char *want, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *got;
+	enum dc_err rc = DC_OK;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		rc = dc_fail(err, errlen, DC_DB, "open database %s: %s: %s", path, sql,
+			     sqlite3_errmsg(db));
+		goto out;
+	}
+	got = sqlite3_column_text(s, 0);
+	if (!got || strcmp((const char *)got, want) != 0)
+		rc = dc_fail(err, errlen, DC_DB, "open database %s: %s gave '%s', not '%s'",
+			     path, sql, got ? (const char *)got : "", want);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum dc_err configure(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	static const char settings[] =
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA synchronous = NORMAL;";
+	char what[DC_ERRMAX];
+	enum dc_err rc;
+
+	if (sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK)
+		return dc_fail(err, errlen, DC_DB, "open database %s: busy timeout: %s", path,
+			       sqlite3_errmsg(db));
+	if (strcmp(path, ":memory:") != 0) {
+		rc = pragma_expect(db, path, "PRAGMA journal_mode = WAL", "wal", err, errlen);
+		if (rc != DC_OK)
+			return rc;
+	}
+	if (snprintf(what, sizeof(what), "open database %s", path) < 0)
+		what[0] = '\0';
+	return exec_script(db, settings, what, err, errlen);
+}
+
+/* Bring the schema up to STORE_SCHEMA_VERSION. The version is read again inside the
+ * write transaction, so two processes opening a new database at once migrate it once. */
+static enum dc_err migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char what[DC_ERRMAX], pragma[64];
+	size_t i;
+	int version = 0, n;
+	enum dc_err rc;
+
+	n = snprintf(what, sizeof(what), "migrate database %s", path);
+	if (n < 0)
+		what[0] = '\0';
+	rc = read_version(db, &version, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	if (version == STORE_SCHEMA_VERSION)
+		return DC_OK;
+	rc = exec_script(db, "BEGIN IMMEDIATE", what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	rc = read_version(db, &version, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (version > STORE_SCHEMA_VERSION || version < 0) {
+		rc = dc_fail(err, errlen, DC_DB,
+			     "%s: schema version %d is newer than this docchat knows (%d)",
+			     what, version, STORE_SCHEMA_VERSION);
+		goto out;
+	}
+	for (i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+		if (migrations[i].version <= version)
+			continue;
+		rc = exec_script(db, migrations[i].sql, what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		/* A pragma takes no parameters; the number is our own constant. */
+		n = snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+			     migrations[i].version);
+		if (n < 0 || (size_t)n >= sizeof(pragma)) {
+			rc = dc_fail(err, errlen, DC_DB, "%s: version pragma too long", what);
+			goto out;
+		}
+		rc = exec_script(db, pragma, what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+	}
+	rc = exec_script(db, "COMMIT", what, err, errlen);
+out:
+	if (rc != DC_OK && !sqlite3_get_autocommit(db))
+		exec_script(db, "ROLLBACK", "rollback", NULL, 0);
+	return rc;
+}
+
+enum dc_err store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st = NULL;
+	sqlite3 *db = NULL;
+	enum dc_err rc;
+
+	*out = NULL;
+	if (!path || !*path)
+		return dc_fail(err, errlen, DC_BADREQ, "open database: no path given");
+	if (strcmp(path, ":memory:") != 0) {
+		rc = check_dir(path, err, errlen);
+		if (rc != DC_OK)
+			return rc;
+	}
+	/* NOMUTEX: each thread has its own store, so SQLite's per-connection lock is
+	 * not needed. */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = dc_fail(err, errlen, DC_DB, "open database %s: %s", path,
+			     db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	rc = configure(db, path, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	rc = migrate(db, path, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "open database %s: out of memory", path);
+		goto out;
+	}
+	st->db = db;
+	db = NULL;
+	*out = st;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+enum dc_err store_health(struct store *st, char *err, size_t errlen)
+{
+	int version = 0;
+	enum dc_err rc = read_version(st->db, &version, "database health", err, errlen);
+
+	if (rc != DC_OK)
+		return rc;
+	if (version != STORE_SCHEMA_VERSION)
+		return dc_fail(err, errlen, DC_DB, "database health: schema version %d, expected %d",
+			       version, STORE_SCHEMA_VERSION);
+	return DC_OK;
+}
+
+enum dc_err store_recover_streaming(struct store *st, int *count, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "recover interrupted messages";
+
+	*count = 0;
+	rc = prepare(st, "UPDATE messages SET status = 'interrupted'"
+		     " WHERE status = 'streaming' AND role = 'assistant'", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*count = sqlite3_changes(st->db);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- sessions ---- */
+
+void store_session_clear(struct store_session *s)
+{
+	if (!s)
+		return;
+	free(s->title);
+	memset(s, 0, sizeof(*s));
+}
+
+void store_sessions_free(struct store_session *s, size_t n)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < n; i++)
+		store_session_clear(&s[i]);
+	free(s);
+}
+
+/* A random (version 4) UUID in its 36-character text form. */
+static enum dc_err new_uuid(char out[STORE_ID_LEN + 1], char *err, size_t errlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[STORE_UUID_BYTES];
+	size_t got = 0, i, o = 0;
+	ssize_t r;
+
+	while (got < sizeof(b)) {
+		r = getrandom(b + got, sizeof(b) - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return dc_fail(err, errlen, DC_SYSTEM, "create session: getrandom: %s",
+				       strerror(errno));
+		}
+		got += (size_t)r;
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);	/* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	for (i = 0; i < sizeof(b); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0x0f];
+	}
+	out[o] = '\0';
+	return DC_OK;
+}
+
+/* Columns: id, title, created_at, updated_at, message count. */
+#define SESSION_COLUMNS \
+	"s.id, s.title, s.created_at, s.updated_at," \
+	" (SELECT count(*) FROM messages m WHERE m.session_id = s.id)"
+
+static enum dc_err read_session(sqlite3_stmt *s, struct store_session *out,
+				const char *what, char *err, size_t errlen)
+{
+	char *id = NULL;
+	enum dc_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = col_text(s, 0, 0, &id, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (strlen(id) != STORE_ID_LEN) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: malformed session id '%.40s'", what, id);
+		goto out;
+	}
+	memcpy(out->id, id, STORE_ID_LEN + 1);
+	if ((rc = col_text(s, 1, 0, &out->title, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 2, &out->created_at, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 3, &out->updated_at, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 4, &out->message_count, what, err, errlen)) != DC_OK)
+		goto out;
+out:
+	if (rc != DC_OK)
+		store_session_clear(out);
+	free(id);
+	return rc;
+}
+
+enum dc_err store_session_create(struct store *st, const char *owner, const char *title,
+				 struct store_session *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	long long now = now_s();
+	enum dc_err rc;
+	static const char what[] = "create session";
+
+	memset(out, 0, sizeof(*out));
+	if (!title || !*title)
+		title = STORE_DEFAULT_TITLE;
+	rc = new_uuid(out->id, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	rc = prepare(st, "INSERT INTO sessions (id, owner, title, created_at, updated_at)"
+		     " VALUES (?1, ?2, ?3, ?4, ?4)", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, out->id) != SQLITE_OK || bind_text(s, 2, owner ? owner : "") != SQLITE_OK ||
+	    bind_text(s, 3, title) != SQLITE_OK || sqlite3_bind_int64(s, 4, now) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	out->title = strdup(title);
+	if (!out->title) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+		goto out;
+	}
+	out->created_at = now;
+	out->updated_at = now;
+	out->message_count = 0;
+out:
+	if (rc != DC_OK)
+		store_session_clear(out);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_session_get(struct store *st, const char *owner, const char *id,
+			      struct store_session *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "get session";
+
+	memset(out, 0, sizeof(*out));
+	rc = prepare(st, "SELECT " SESSION_COLUMNS " FROM sessions s"
+		     " WHERE s.id = ?1 AND s.owner = ?2", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, id ? id : "") != SQLITE_OK ||
+	    bind_text(s, 2, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE) {
+		rc = dc_fail(err, errlen, DC_NOTFOUND, "session %.64s not found", id ? id : "");
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = read_session(s, out, what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_session_list(struct store *st, const char *owner,
+			       struct store_session **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_session *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "list sessions";
+
+	*out = NULL;
+	*n = 0;
+	/* rowid breaks ties between sessions touched in the same second: later first. */
+	rc = prepare(st, "SELECT " SESSION_COLUMNS " FROM sessions s WHERE s.owner = ?1"
+		     " ORDER BY s.updated_at DESC, s.rowid DESC", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_session(s, &arr[len], what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+out:
+	store_sessions_free(arr, len);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Run a statement that changes at most one row the caller can see. No row changed is
+ * DC_NOTFOUND, with err left for the caller to fill (it knows what was missing). */
+static enum dc_err step_one_change(struct store *st, sqlite3_stmt *s, const char *what,
+				   char *err, size_t errlen)
+{
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_fail(st->db, err, errlen, what);
+	if (sqlite3_changes(st->db) == 0)
+		return DC_NOTFOUND;
+	return DC_OK;
+}
+
+enum dc_err store_session_rename(struct store *st, const char *owner, const char *id,
+				 const char *title, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "rename session";
+
+	if (!title || !*title)
+		title = STORE_DEFAULT_TITLE;
+	/* Renaming is not activity: updated_at (the list order) stays. */
+	rc = prepare(st, "UPDATE sessions SET title = ?1 WHERE id = ?2 AND owner = ?3",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, title) != SQLITE_OK || bind_text(s, 2, id ? id : "") != SQLITE_OK ||
+	    bind_text(s, 3, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, s, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "session %.64s not found", id ? id : "");
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_session_delete(struct store *st, const char *owner, const char *id,
+				 char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "delete session";
+
+	rc = prepare(st, "DELETE FROM sessions WHERE id = ?1 AND owner = ?2", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, id ? id : "") != SQLITE_OK ||
+	    bind_text(s, 2, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, s, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "session %.64s not found", id ? id : "");
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- messages ---- */
+
+static void message_clear(struct store_message *m)
+{
+	free(m->content);
+	free(m->model);
+	free(m->error);
+	free(m->sources);
+	free(m->metadata);
+	memset(m, 0, sizeof(*m));
+}
+
+void store_messages_free(struct store_message *m, size_t n)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < n; i++)
+		message_clear(&m[i]);
+	free(m);
+}
+
+enum dc_err store_message_add(struct store *st, const char *session_id, const char *role,
+			      const char *content, const char *status, const char *model,
+			      long long *id_out, char *err, size_t errlen)
+{
+	sqlite3_stmt *touch = NULL, *ins = NULL;
+	long long now = now_s();
+	enum dc_err rc;
+	static const char what[] = "add message";
+
+	if (id_out)
+		*id_out = 0;
+	if (!in_set(role, message_roles))
+		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown role '%.40s'", what,
+			       role ? role : "(null)");
+	if (!in_set(status, message_statuses))
+		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown status '%.40s'", what,
+			       status ? status : "(null)");
+	rc = tx_begin(st, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	rc = prepare(st, "UPDATE sessions SET updated_at = ?1 WHERE id = ?2", &touch, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_bind_int64(touch, 1, now) != SQLITE_OK ||
+	    bind_text(touch, 2, session_id ? session_id : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, touch, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "session %.64s not found",
+			     session_id ? session_id : "");
+	if (rc != DC_OK)
+		goto out;
+	rc = prepare(st, "INSERT INTO messages (session_id, role, content, status, model,"
+		     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &ins, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(ins, 1, session_id) != SQLITE_OK || bind_text(ins, 2, role) != SQLITE_OK ||
+	    bind_text(ins, 3, content ? content : "") != SQLITE_OK ||
+	    bind_text(ins, 4, status) != SQLITE_OK || bind_text(ins, 5, model) != SQLITE_OK ||
+	    sqlite3_bind_int64(ins, 6, now) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	if (id_out)
+		*id_out = sqlite3_last_insert_rowid(st->db);
+	rc = tx_commit(st, what, err, errlen);
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(touch);
+	if (rc != DC_OK)
+		tx_rollback(st);
+	return rc;
+}
+
+enum dc_err store_message_finish(struct store *st, long long id, const char *content,
+				 const char *status, const char *error, const char *sources,
+				 const char *metadata, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "finish message";
+
+	if (!in_set(status, message_statuses))
+		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown status '%.40s'", what,
+			       status ? status : "(null)");
+	rc = prepare(st, "UPDATE messages SET content = ?1, status = ?2, error = ?3,"
+		     " sources = ?4, metadata = ?5 WHERE id = ?6", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, content ? content : "") != SQLITE_OK ||
+	    bind_text(s, 2, status) != SQLITE_OK || bind_text(s, 3, error) != SQLITE_OK ||
+	    bind_text(s, 4, sources) != SQLITE_OK || bind_text(s, 5, metadata) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 6, id) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, s, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "message %lld not found", id);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum dc_err read_message(sqlite3_stmt *s, struct store_message *m, char *err,
+				size_t errlen)
+{
+	char what[64];
+	enum dc_err rc;
+	long long id = sqlite3_column_int64(s, 0);
+
+	memset(m, 0, sizeof(*m));
+	if (snprintf(what, sizeof(what), "list messages: message %lld", id) < 0)
+		what[0] = '\0';
+	if ((rc = col_int(s, 0, &m->id, what, err, errlen)) != DC_OK ||
+	    (rc = col_enum(s, 1, message_roles, m->role, sizeof(m->role), what, err,
+			   errlen)) != DC_OK ||
+	    (rc = col_enum(s, 2, message_statuses, m->status, sizeof(m->status), what, err,
+			   errlen)) != DC_OK ||
+	    (rc = col_text(s, 3, 0, &m->content, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 4, 1, &m->model, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 5, 1, &m->error, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 6, 1, &m->sources, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 7, 1, &m->metadata, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 8, &m->created_at, what, err, errlen)) != DC_OK)
+		message_clear(m);
+	return rc;
+}
+
+enum dc_err store_message_list(struct store *st, const char *session_id,
+			       struct store_message **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_message *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "list messages";
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, "SELECT id, role, status, content, model, error, sources, metadata,"
+		     " created_at FROM messages WHERE session_id = ?1 ORDER BY id", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, session_id ? session_id : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_message(s, &arr[len], err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+out:
+	store_messages_free(arr, len);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- documents and chunks ---- */
+
+static void document_clear(struct store_document *d)
+{
+	free(d->name);
+	free(d->path);
+	free(d->owner);
+	free(d->hash);
+	memset(d, 0, sizeof(*d));
+}
+
+void store_documents_free(struct store_document *d, size_t n)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < n; i++)
+		document_clear(&d[i]);
+	free(d);
+}
+
+/* The id of owner's document with this hash: DC_OK and *id, or DC_NOTFOUND. */
+static enum dc_err document_find(struct store *st, const char *owner, const char *hash,
+				 long long *id, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	int r;
+
+	rc = prepare(st, "SELECT id FROM documents WHERE owner = ?1 AND hash = ?2", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner) != SQLITE_OK || bind_text(s, 2, hash) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE) {
+		rc = DC_NOTFOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = col_int(s, 0, id, what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum dc_err chunks_insert(struct store *st, long long doc_id,
+				 const struct store_chunk_in *chunks, size_t nchunks,
+				 const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	size_t i;
+
+	rc = prepare(st, "INSERT INTO chunks (document_id, ordinal, heading, start_off,"
+		     " end_off, page, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	for (i = 0; i < nchunks; i++) {
+		const struct store_chunk_in *c = &chunks[i];
+
+		if (!c->text || c->start < 0 || c->end < c->start || c->page < 0) {
+			rc = dc_fail(err, errlen, DC_BADREQ, "%s: chunk %zu is invalid", what, i);
+			goto out;
+		}
+		if (sqlite3_bind_int64(s, 1, doc_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 2, (long long)i) != SQLITE_OK ||
+		    bind_text(s, 3, c->heading) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 4, c->start) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 5, c->end) != SQLITE_OK ||
+		    sqlite3_bind_int(s, 6, c->page) != SQLITE_OK ||
+		    bind_text(s, 7, c->text) != SQLITE_OK ||
+		    sqlite3_step(s) != SQLITE_DONE) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_document_add(struct store *st, const char *owner, const char *name,
+			       const char *path, const char *hash, long long size,
+			       const struct store_chunk_in *chunks, size_t nchunks,
+			       long long *id_out, int *existed, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	long long id = 0;
+	enum dc_err rc;
+	static const char what[] = "add document";
+
+	*id_out = 0;
+	*existed = 0;
+	if (!owner)
+		owner = "";
+	if (!name || !*name || !hash || !*hash || size < 0 || (nchunks && !chunks))
+		return dc_fail(err, errlen, DC_BADREQ, "%s: name, hash and size are required",
+			       what);
+	rc = tx_begin(st, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	rc = document_find(st, owner, hash, &id, what, err, errlen);
+	if (rc == DC_OK) {
+		*existed = 1;
+		*id_out = id;
+		rc = tx_commit(st, what, err, errlen);
+		goto out;
+	}
+	if (rc != DC_NOTFOUND)
+		goto out;
+	rc = prepare(st, "INSERT INTO documents (owner, name, path, hash, size, created_at)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner) != SQLITE_OK || bind_text(s, 2, name) != SQLITE_OK ||
+	    bind_text(s, 3, path) != SQLITE_OK || bind_text(s, 4, hash) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 5, size) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 6, now_s()) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	id = sqlite3_last_insert_rowid(st->db);
+	rc = chunks_insert(st, id, chunks, nchunks, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	rc = tx_commit(st, what, err, errlen);
+	if (rc == DC_OK)
+		*id_out = id;
+out:
+	sqlite3_finalize(s);
+	if (rc != DC_OK)
+		tx_rollback(st);
+	return rc;
+}
+
+static enum dc_err read_document(sqlite3_stmt *s, struct store_document *d, char *err,
+				 size_t errlen)
+{
+	char what[64];
+	enum dc_err rc;
+
+	memset(d, 0, sizeof(*d));
+	if (snprintf(what, sizeof(what), "list documents: document %lld",
+		     sqlite3_column_int64(s, 0)) < 0)
+		what[0] = '\0';
+	if ((rc = col_int(s, 0, &d->id, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 1, 0, &d->name, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 2, 1, &d->path, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 3, 0, &d->owner, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 4, 0, &d->hash, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 5, &d->size, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 6, &d->created_at, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 7, &d->chunk_count, what, err, errlen)) != DC_OK)
+		goto out;
+	if (d->size < 0)
+		rc = dc_fail(err, errlen, DC_DB, "%s: negative size", what);
+out:
+	if (rc != DC_OK)
+		document_clear(d);
+	return rc;
+}
+
+enum dc_err store_document_list(struct store *st, const char *owner,
+				struct store_document **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_document *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "list documents";
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, "SELECT d.id, d.name, d.path, d.owner, d.hash, d.size, d.created_at,"
+		     " (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"
+		     " FROM documents d WHERE d.owner = ?1 OR d.owner = ''"
+		     " ORDER BY d.name, d.id", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_document(s, &arr[len], err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+out:
+	store_documents_free(arr, len);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_document_delete(struct store *st, const char *owner, long long id,
+				  char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "delete document";
+
+	/* Exact owner match: shared rows (owner '') are visible to all but only the
+	 * shared owner may delete them. Chunks and their index entries cascade. */
+	rc = prepare(st, "DELETE FROM documents WHERE id = ?1 AND owner = ?2", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+	    bind_text(s, 2, owner ? owner : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, s, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "document %lld not found", id);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- keyword search ---- */
+
+void store_hit_clear(struct store_hit *h)
+{
+	if (!h)
+		return;
+	free(h->document);
+	free(h->heading);
+	free(h->text);
+	memset(h, 0, sizeof(*h));
+}
+
+void store_hits_free(struct store_hit *h, size_t n)
+{
+	size_t i;
+
+	if (!h)
+		return;
+	for (i = 0; i < n; i++)
+		store_hit_clear(&h[i]);
+	free(h);
+}
+
+#define SEARCH_FIXED_PARAMS 3	/* match, owner, limit; document ids follow */
+
+/* The search statement, with one placeholder per document id. Parameters: ?1 match,
+ * ?2 owner, ?3 limit, ?4.. document ids. CROSS JOIN keeps chunks_fts the outer loop,
+ * which bm25() needs and which is the cheap order: the index narrows first. */
+static enum dc_err search_sql(struct buf *sql, size_t ndocs)
+{
+	enum dc_err rc;
+	size_t i;
+
+	rc = buf_appends(sql,
+		"SELECT c.id, c.document_id, d.name, c.heading, c.text, c.ordinal, c.page,"
+		" bm25(chunks_fts, 1.0, 0.5) AS rank"
+		" FROM chunks_fts CROSS JOIN chunks c ON c.id = chunks_fts.rowid"
+		" CROSS JOIN documents d ON d.id = c.document_id"
+		" WHERE chunks_fts MATCH ?1 AND (d.owner = ?2 OR d.owner = '')");
+	if (rc == DC_OK && ndocs > 0) {
+		rc = buf_appends(sql, " AND c.document_id IN (");
+		for (i = 0; rc == DC_OK && i < ndocs; i++)
+			rc = buf_appends(sql, i ? ",?" : "?");
+		if (rc == DC_OK)
+			rc = buf_appends(sql, ")");
+	}
+	if (rc == DC_OK)
+		rc = buf_appends(sql, " ORDER BY rank, c.id LIMIT ?3");
+	return rc;
+}
+
+static enum dc_err read_hit(sqlite3_stmt *s, struct store_hit *h, char *err, size_t errlen)
+{
+	static const char what[] = "keyword search";
+	enum dc_err rc;
+
+	memset(h, 0, sizeof(*h));
+	if ((rc = col_int(s, 0, &h->chunk_id, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 1, &h->document_id, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 2, 0, &h->document, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 3, 1, &h->heading, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 4, 0, &h->text, what, err, errlen)) != DC_OK ||
+	    (rc = col_small(s, 5, &h->ordinal, what, err, errlen)) != DC_OK ||
+	    (rc = col_small(s, 6, &h->page, what, err, errlen)) != DC_OK)
+		goto out;
+	if (sqlite3_column_type(s, 7) != SQLITE_FLOAT) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: bm25 is not a number", what);
+		goto out;
+	}
+	h->bm25 = sqlite3_column_double(s, 7);
+out:
+	if (rc != DC_OK)
+		store_hit_clear(h);
+	return rc;
+}
+
+enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
+			     const long long *doc_ids, size_t ndocs, int limit,
+			     struct store_hit **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_hit *arr = NULL;
+	struct buf sql;
+	size_t len = 0, cap = 0, i;
+	enum dc_err rc;
+	int r, maxvars;
+	static const char what[] = "keyword search";
+
+	*out = NULL;
+	*n = 0;
+	buf_init(&sql, STORE_SQL_MAX);
+	if (!match || !*match || limit <= 0)
+		return DC_OK;	/* nothing to look for (an empty MATCH is a syntax error) */
+	maxvars = sqlite3_limit(st->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+	if (maxvars < SEARCH_FIXED_PARAMS || ndocs > (size_t)(maxvars - SEARCH_FIXED_PARAMS))
+		return dc_fail(err, errlen, DC_TOOBIG, "%s: too many documents in the filter (%zu)",
+			       what, ndocs);
+	if (ndocs && !doc_ids)
+		return dc_fail(err, errlen, DC_BADREQ, "%s: document filter missing", what);
+	rc = search_sql(&sql, ndocs);
+	if (rc != DC_OK) {
+		rc = dc_fail(err, errlen, rc, "%s: %s", what, dc_strerror(rc));
+		goto out;
+	}
+	rc = prepare(st, buf_str(&sql), &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, match) != SQLITE_OK || bind_text(s, 2, owner ? owner : "") != SQLITE_OK ||
+	    sqlite3_bind_int(s, 3, limit) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	for (i = 0; i < ndocs; i++) {
+		if (sqlite3_bind_int64(s, (int)i + SEARCH_FIXED_PARAMS + 1, doc_ids[i]) !=
+		    SQLITE_OK) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_hit(s, &arr[len], err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+out:
+	store_hits_free(arr, len);
+	sqlite3_finalize(s);
+	buf_free(&sql);
+	return rc;
+}

@@ -1,0 +1,141 @@
+/* store.h - every SQL statement docchat runs: schema, migrations, sessions, messages,
+ * documents, chunks and the FTS5 keyword index.
+ *
+ * One struct store per thread (SQLite connections are not shared). The database is in
+ * WAL mode with a busy timeout and foreign keys on; the schema version lives in
+ * PRAGMA user_version and store_open migrates forward. Everything is bound parameters.
+ * The store knows no HTTP and no JSON: sources and metadata are opaque text columns
+ * that callers fill with JSON. Rows read back are validated (types, ranges) here.
+ *
+ * Strings in returned structs are malloc'd and owned by the struct; free them with the
+ * matching *_clear / *_free function. Ownership filters: `owner` is the user name the
+ * row belongs to ("" for the single local user / shared library); a row of another
+ * owner is reported as DC_NOTFOUND, exactly like a missing one. */
+#ifndef DC_STORE_H
+#define DC_STORE_H
+
+#include <stddef.h>
+#include "dc.h"
+
+struct store;
+
+#define STORE_ID_LEN 36		/* session ids are random UUIDv4 strings */
+
+/* Open (creating if needed) the database at path and migrate it. The directory must
+ * exist. On failure *out is NULL and err says why (path included). */
+enum dc_err store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* Cheap liveness check (reads the schema version): DC_OK or DC_DB with a cause. */
+enum dc_err store_health(struct store *st, char *err, size_t errlen);
+
+/* Mark assistant messages left in status 'streaming' (a crash or kill mid-answer) as
+ * 'interrupted'; *count gets how many. Run once at start-up. */
+enum dc_err store_recover_streaming(struct store *st, int *count, char *err, size_t errlen);
+
+/* ---- sessions ---- */
+struct store_session {
+	char id[STORE_ID_LEN + 1];
+	char *title;
+	long long created_at;	/* unix seconds */
+	long long updated_at;
+	long long message_count;
+};
+void store_session_clear(struct store_session *s);
+void store_sessions_free(struct store_session *s, size_t n);
+
+/* title NULL or "" gets "New chat". */
+enum dc_err store_session_create(struct store *st, const char *owner, const char *title,
+				 struct store_session *out, char *err, size_t errlen);
+enum dc_err store_session_get(struct store *st, const char *owner, const char *id,
+			      struct store_session *out, char *err, size_t errlen);
+/* Newest first (by updated_at). */
+enum dc_err store_session_list(struct store *st, const char *owner,
+			       struct store_session **out, size_t *n, char *err, size_t errlen);
+enum dc_err store_session_rename(struct store *st, const char *owner, const char *id,
+				 const char *title, char *err, size_t errlen);
+/* Deletes its messages too. */
+enum dc_err store_session_delete(struct store *st, const char *owner, const char *id,
+				 char *err, size_t errlen);
+
+/* ---- messages ---- */
+struct store_message {
+	long long id;
+	char role[16];		/* "user" or "assistant" */
+	char status[16];	/* "complete", "streaming", "interrupted" or "error" */
+	char *content;
+	char *model;		/* NULL for user messages */
+	char *error;		/* NULL unless status is "error" */
+	char *sources;		/* JSON text or NULL */
+	char *metadata;		/* JSON text or NULL */
+	long long created_at;
+};
+void store_messages_free(struct store_message *m, size_t n);
+
+/* Add a message to a session (and bump the session's updated_at). status: see above. */
+enum dc_err store_message_add(struct store *st, const char *session_id, const char *role,
+			      const char *content, const char *status, const char *model,
+			      long long *id_out, char *err, size_t errlen);
+/* Final state of an assistant message. error, sources, metadata may be NULL. */
+enum dc_err store_message_finish(struct store *st, long long id, const char *content,
+				 const char *status, const char *error, const char *sources,
+				 const char *metadata, char *err, size_t errlen);
+/* Oldest first. */
+enum dc_err store_message_list(struct store *st, const char *session_id,
+			       struct store_message **out, size_t *n, char *err, size_t errlen);
+
+/* ---- documents and chunks ---- */
+struct store_document {
+	long long id;
+	char *name;		/* file name as shown to users */
+	char *path;		/* where it was ingested from, or NULL */
+	char *owner;		/* "" for the shared library */
+	char *hash;		/* content hash, hex */
+	long long size;		/* bytes */
+	long long chunk_count;
+	long long created_at;
+};
+void store_documents_free(struct store_document *d, size_t n);
+
+struct store_chunk_in {
+	const char *text;
+	const char *heading;	/* heading path "A > B", or NULL */
+	long long start, end;	/* character offsets in the extracted text */
+	int page;		/* 0 if not paged */
+};
+
+/* Add a document and its chunks in one transaction. If a document with the same owner
+ * and hash exists, nothing is added, *existed = 1 and *id_out is the old id. */
+enum dc_err store_document_add(struct store *st, const char *owner, const char *name,
+			       const char *path, const char *hash, long long size,
+			       const struct store_chunk_in *chunks, size_t nchunks,
+			       long long *id_out, int *existed, char *err, size_t errlen);
+/* Documents the owner may see: their own and the shared library (owner ""). */
+enum dc_err store_document_list(struct store *st, const char *owner,
+				struct store_document **out, size_t *n, char *err, size_t errlen);
+enum dc_err store_document_delete(struct store *st, const char *owner, long long id,
+				  char *err, size_t errlen);
+
+/* ---- keyword search ---- */
+struct store_hit {
+	long long chunk_id;
+	long long document_id;
+	char *document;		/* document name */
+	char *heading;		/* or NULL */
+	char *text;
+	int ordinal;		/* chunk number within the document, from 0 */
+	int page;		/* 0 if not paged */
+	double bm25;		/* SQLite's bm25(): lower (more negative) is better */
+};
+void store_hits_free(struct store_hit *h, size_t n);
+/* Free the strings of one hit (e.g. one moved into another struct) and zero it. */
+void store_hit_clear(struct store_hit *h);
+
+/* Run an FTS5 MATCH expression (already built safely by search.c, never user text)
+ * over the chunks owner may see, restricted to doc_ids when ndocs > 0, best first,
+ * at most limit rows. */
+enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
+			     const long long *doc_ids, size_t ndocs, int limit,
+			     struct store_hit **out, size_t *n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,120 @@
+/* test_request.c - the request boundary: CGI parameters, body size limits, JSON body
+ * validation, query strings and %-decoding. */
+#include <stdlib.h>
+#include "buf.h"
+#include "check.h"
+#include "config.h"
+#include "conn.h"
+#include "request.h"
+
+static struct config cfg;
+
+/* A CGI-style conn reading body from memory. */
+static void make_conn(struct conn *c, char **env, const char *body, size_t len)
+{
+	memset(c, 0, sizeof *c);
+	c->env = env;
+	c->in = fmemopen((void *)body, len ? len : 1, "r");
+	c->out = tmpfile();
+}
+
+static void close_conn(struct conn *c)
+{
+	fclose(c->in);
+	fclose(c->out);
+}
+
+static enum dc_err parse_body(const char *body, const char *cl, json_object **out, char *err)
+{
+	char clbuf[64];
+	char *env[] = { "REQUEST_METHOD=POST", "PATH_INFO=/x", clbuf, NULL };
+	struct conn c;
+	struct request r;
+	enum dc_err rc;
+
+	snprintf(clbuf, sizeof clbuf, "CONTENT_LENGTH=%s", cl);
+	make_conn(&c, env, body, strlen(body));
+	request_init(&r, &c, &cfg, NULL);
+	rc = request_json_body(&r, 0, out, err, DC_ERRMAX);
+	request_free(&r);
+	close_conn(&c);
+	return rc;
+}
+
+static void test_params(void)
+{
+	char *env[] = { "REQUEST_METHOD=GET", "QUERY_STRING=a=1", "PATH_INFOX=no", NULL };
+	struct conn c;
+	struct request r;
+
+	make_conn(&c, env, "", 0);
+	request_init(&r, &c, &cfg, NULL);
+	CHECK_STR(r.method, "GET");
+	CHECK_STR(r.path, "/");		/* no PATH_INFO: the root */
+	CHECK_STR(r.query, "a=1");
+	request_free(&r);
+	close_conn(&c);
+}
+
+static void test_json_body(void)
+{
+	char err[DC_ERRMAX];
+	json_object *o = NULL;
+
+	CHECK_INT(parse_body("{\"question\":\"hi\"}", "17", &o, err), DC_OK);
+	CHECK(o && json_object_is_type(o, json_type_object));
+	json_object_put(o);
+	CHECK_INT(parse_body("[1,2]", "5", &o, err), DC_BADREQ);
+	CHECK_STR(err, "request body must be a JSON object");
+	CHECK_INT(parse_body("{\"a\":", "5", &o, err), DC_BADREQ);
+	CHECK_STR(err, "request body is not valid JSON: unexpected end");
+	CHECK_INT(parse_body("{} x", "4", &o, err), DC_BADREQ);
+	CHECK(strncmp(err, "request body is not valid JSON: ", 32) == 0);
+	CHECK_INT(parse_body("{\"q\":\"\xc3\x28\"}", "9", &o, err), DC_BADREQ);
+	CHECK(strncmp(err, "request body is not valid JSON", 30) == 0);
+	CHECK_INT(parse_body("", "", &o, err), DC_BADREQ);
+	CHECK_STR(err, "request body is empty; expected a JSON object");
+}
+
+static void test_body_limits(void)
+{
+	char err[DC_ERRMAX];
+	json_object *o = NULL;
+
+	CHECK_INT(parse_body("{}", "999999", &o, err), DC_TOOBIG);
+	CHECK_STR(err, "request body of 999999 bytes exceeds the limit of 1024 bytes");
+	CHECK_INT(parse_body("{}", "-1", &o, err), DC_BADREQ);
+	CHECK_STR(err, "invalid Content-Length");
+	CHECK_INT(parse_body("{}", "10", &o, err), DC_BADREQ);
+	CHECK_STR(err, "request body ended after 2 of 10 bytes");
+}
+
+static void test_query(void)
+{
+	struct buf v;
+
+	buf_init(&v, 100);
+	CHECK_INT(request_query_get("a=1&question=hello+w%C3%B6rld%21&b=", "question", &v), 1);
+	CHECK_STR(buf_str(&v), "hello w\xc3\xb6rld!");
+	buf_reset(&v);
+	CHECK_INT(request_query_get("a=1&b=", "b", &v), 1);
+	CHECK_STR(buf_str(&v), "");
+	CHECK_INT(request_query_get("ab=1", "a", &v), 0);
+	CHECK_INT(request_query_get("", "a", &v), 0);
+	CHECK_INT(request_query_get("a=%zz", "a", &v), -1);
+	buf_reset(&v);
+	CHECK_INT(request_query_get("a=%4", "a", &v), -1);
+	buf_reset(&v);
+	CHECK_INT(request_query_get("a=x%00y", "a", &v), -1);
+	buf_free(&v);
+}
+
+int main(void)
+{
+	cfg.max_body = 1024;
+	RUN(test_params);
+	RUN(test_json_body);
+	RUN(test_body_limits);
+	RUN(test_query);
+	return check_summary();
+}

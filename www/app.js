@@ -1,0 +1,1146 @@
+// docchat chat page.
+//
+// Talks to the API described in doc/API.md (mounted at api/ next to this page) and
+// streams answers with fetch + a ReadableStream reader. Everything the server sends back
+// (model output, document text, titles, error messages) is untrusted: Markdown goes
+// through marked and then DOMPurify into the answer element only; every other field is
+// set with textContent. The page runs under a strict Content-Security-Policy, so there are
+// no inline scripts or style attributes anywhere.
+
+import { Marked } from "./vendor/marked.esm.js";
+import DOMPurify from "./vendor/purify.es.js";
+
+const API = "api/";
+
+/* ------------------------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------------------- */
+
+const $ = (id) => document.getElementById(id);
+
+// Create an element. attrs: plain attributes, plus `text` (textContent), `class`, and
+// `on<event>` handlers. Children: nodes or strings (strings become text nodes).
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") el.textContent = value;
+    else if (key === "class") el.className = value;
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child);
+  }
+  return el;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("aria-hidden", "true");
+  const use = document.createElementNS(SVG_NS, "use");
+  use.setAttribute("href", `#i-${name}`);
+  svg.append(use);
+  return svg;
+}
+
+const store = {
+  get(key, fallback = null) {
+    try {
+      const v = localStorage.getItem(`docchat.${key}`);
+      return v === null ? fallback : JSON.parse(v);
+    } catch {
+      return fallback;
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(`docchat.${key}`, JSON.stringify(value));
+    } catch {
+      /* storage disabled: settings just are not remembered */
+    }
+  },
+};
+
+function formatMs(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`;
+}
+
+function formatBytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n)) return "";
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function percent(x) {
+  return typeof x === "number" && Number.isFinite(x) ? `${Math.round(x * 100)}%` : null;
+}
+
+const relTime = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
+function formatWhen(unix) {
+  if (typeof unix !== "number") return "";
+  const diff = unix - Date.now() / 1000;
+  const abs = Math.abs(diff);
+  if (abs < 60) return "just now";
+  if (abs < 3600) return relTime.format(Math.round(diff / 60), "minute");
+  if (abs < 86400) return relTime.format(Math.round(diff / 3600), "hour");
+  if (abs < 7 * 86400) return relTime.format(Math.round(diff / 86400), "day");
+  return new Date(unix * 1000).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+}
+
+function titleFrom(question) {
+  const t = question.replace(/\s+/g, " ").trim();
+  return t.length > 60 ? `${t.slice(0, 57).trimEnd()}…` : t;
+}
+
+/* ------------------------------------------------------------------------------------
+ * API
+ * ---------------------------------------------------------------------------------- */
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// The message of an HTTP error response: the server's {"error": ...} when there is one.
+async function errorText(res) {
+  let body = "";
+  try {
+    body = await res.text();
+  } catch {
+    /* body unreadable: fall back to the status line */
+  }
+  try {
+    const json = JSON.parse(body);
+    if (json && typeof json.error === "string" && json.error) return json.error;
+  } catch {
+    /* not JSON (a proxy's error page, say) */
+  }
+  return `${res.status} ${res.statusText || "error"}`.trim();
+}
+
+async function api(path, { method = "GET", body, signal } = {}) {
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method,
+      signal,
+      cache: "no-store",
+      headers: body === undefined ? { Accept: "application/json" } : { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "Could not reach the server. Check your connection.");
+  }
+  if (!res.ok) throw new ApiError(res.status, await errorText(res));
+  if (res.status === 204) return null;
+  try {
+    return await res.json();
+  } catch {
+    throw new ApiError(res.status, "The server sent a response that is not valid JSON.");
+  }
+}
+
+function describeError(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 0) return err.message;
+    return `${err.message} (HTTP ${err.status})`;
+  }
+  return err && err.message ? err.message : String(err);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Server-Sent Events parser (incremental)
+ *
+ * Fed decoded text in arbitrary pieces, returns the complete events so far. Follows the
+ * WHATWG event-stream rules: lines end in CRLF, LF or CR; a blank line dispatches;
+ * lines starting with ":" are comments (the server's ": ping"); "field: value" with one
+ * optional space after the colon; several data lines join with "\n".
+ * ---------------------------------------------------------------------------------- */
+
+export class SSEParser {
+  constructor() {
+    this.buffer = "";
+    this.data = [];
+    this.eventType = "";
+    this.lastEventId = "";
+  }
+
+  // Feed text; pass end = true after the last piece to flush a final unterminated line
+  // (an event without its blank line is then dropped, as the standard says).
+  push(text, end = false) {
+    this.buffer += text;
+    const events = [];
+    let start = 0;
+    const buf = this.buffer;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      if (c === 13 && i + 1 >= buf.length && !end) break; // maybe CR LF split across pieces
+      this.line(buf.slice(start, i), events);
+      if (c === 13 && buf.charCodeAt(i + 1) === 10) i++;
+      start = i + 1;
+    }
+    this.buffer = buf.slice(start);
+    if (end) {
+      if (this.buffer) this.line(this.buffer, events);
+      this.buffer = "";
+      this.data = [];
+      this.eventType = "";
+    }
+    return events;
+  }
+
+  line(line, events) {
+    if (line === "") {
+      if (this.data.length) {
+        events.push({ type: this.eventType || "message", data: this.data.join("\n"), id: this.lastEventId });
+      }
+      this.data = [];
+      this.eventType = "";
+      return;
+    }
+    if (line.charCodeAt(0) === 58) return; // ":" comment, e.g. ": ping"
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case "data": this.data.push(value); break;
+      case "event": this.eventType = value; break;
+      case "id": if (!value.includes("\0")) this.lastEventId = value; break;
+      default: break; // "retry" and unknown fields: nothing to do for a fetch stream
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Markdown rendering: marked -> DOMPurify -> citation links
+ * ---------------------------------------------------------------------------------- */
+
+const escapeHtml = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+const markdown = new Marked({ gfm: true, breaks: false, async: false });
+markdown.use({
+  renderer: {
+    // Images in model output would load third-party URLs (tracking, or blocked by the
+    // CSP): show them as plain links instead.
+    image({ href, text }) {
+      return `<a href="${escapeHtml(href || "")}">${escapeHtml(text || href || "image")}</a>`;
+    },
+  },
+});
+
+const PURIFY_CONFIG = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "option", "img",
+    "picture", "video", "audio", "source", "iframe", "frame", "object", "embed", "link", "meta", "base", "dialog"],
+  // No ids/names (they could clobber or collide with the page's src-<msg>-<n> anchors),
+  // no classes (no borrowing the page's own styles), no style (blocked by the CSP anyway).
+  FORBID_ATTR: ["style", "id", "name", "class", "srcset", "action", "formaction", "target", "tabindex", "autofocus"],
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: false,
+  RETURN_DOM_FRAGMENT: true,
+};
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.nodeName === "A" && node.hasAttribute("href")) {
+    const href = node.getAttribute("href");
+    if (!href.startsWith("#")) {
+      node.setAttribute("target", "_blank");
+      node.setAttribute("rel", "noopener noreferrer nofollow");
+    }
+  }
+});
+
+function sanitizeMarkdown(text) {
+  return DOMPurify.sanitize(markdown.parse(text || ""), PURIFY_CONFIG);
+}
+
+// Turn "[2]" and "[1, 3]" in text nodes into links to the matching sources. Works on
+// the sanitized DOM, so nothing here is parsed as HTML.
+const CITATION = /\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]/g;
+function linkCitations(root, sources, key) {
+  const count = Array.isArray(sources) ? sources.length : 0;
+  if (!count) return;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let p = node.parentNode; p && p !== root; p = p.parentNode) {
+        if (p.nodeName === "A" || p.nodeName === "CODE" || p.nodeName === "PRE") return NodeFilter.FILTER_REJECT;
+      }
+      CITATION.lastIndex = 0;
+      return CITATION.test(node.data) ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_SKIP;
+    },
+  });
+  const nodes = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n);
+
+  for (const node of nodes) {
+    const text = node.data;
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    let changed = false;
+    CITATION.lastIndex = 0;
+    for (let m = CITATION.exec(text); m; m = CITATION.exec(text)) {
+      const nums = m[1].split(/\s*[,;]\s*/).map(Number);
+      if (!nums.every((n) => n >= 1 && n <= count)) continue;
+      changed = true;
+      frag.append(text.slice(last, m.index));
+      const group = h("span", { class: "cites" });
+      for (const n of nums) {
+        const src = sources[n - 1];
+        const name = src && src.metadata && src.metadata.document ? String(src.metadata.document) : "";
+        group.append(h("a", {
+          class: "cite",
+          href: `#src-${key}-${n}`,
+          "data-source": `src-${key}-${n}`,
+          title: name ? `Source ${n}: ${name}` : `Source ${n}`,
+          "aria-label": name ? `Source ${n}, ${name}` : `Source ${n}`,
+          text: String(n),
+        }));
+      }
+      frag.append(group);
+      last = m.index + m[0].length;
+    }
+    if (!changed) continue;
+    frag.append(text.slice(last));
+    node.replaceWith(frag);
+  }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Page state
+ * ---------------------------------------------------------------------------------- */
+
+const state = {
+  sessions: [],
+  current: null,        // the open session object, or null for a new, not yet created chat
+  documents: [],
+  models: { default: "", models: [] },
+  streaming: null,      // { controller, view } while an answer streams
+  loadToken: 0,         // guards against a slow session load finishing after another one
+  liveCounter: 0,
+};
+
+const el = {
+  sidebar: $("sidebar"),
+  scrim: $("scrim"),
+  main: $("main"),
+  menuButton: $("menu-button"),
+  closeSidebar: $("close-sidebar"),
+  newChat: $("new-chat"),
+  sessionList: $("session-list"),
+  sessionsNote: $("sessions-note"),
+  documentList: $("document-list"),
+  documentsNote: $("documents-note"),
+  refreshDocuments: $("refresh-documents"),
+  chatTitle: $("chat-title"),
+  banner: $("banner"),
+  conversation: $("conversation"),
+  emptyState: $("empty-state"),
+  emptyDocs: $("empty-docs"),
+  messages: $("messages"),
+  composer: $("composer"),
+  question: $("question"),
+  modelSelect: $("model-select"),
+  modeSelect: $("mode-select"),
+  docPicker: $("doc-picker"),
+  docPickerList: $("doc-picker-list"),
+  docPickerNote: $("doc-picker-note"),
+  sendButton: $("send-button"),
+  stopButton: $("stop-button"),
+  confirmDialog: $("confirm-dialog"),
+  confirmText: $("confirm-text"),
+};
+
+/* ------------------------------------------------------------------------------------
+ * Scrolling: follow the answer while the reader is at the bottom, never yank them back
+ * ---------------------------------------------------------------------------------- */
+
+function nearBottom() {
+  const c = el.conversation;
+  return c.scrollHeight - c.scrollTop - c.clientHeight < 80;
+}
+function scrollToBottom() {
+  el.conversation.scrollTop = el.conversation.scrollHeight;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Messages
+ * ---------------------------------------------------------------------------------- */
+
+function updateEmptyState() {
+  el.emptyState.hidden = el.messages.childElementCount > 0;
+}
+
+function addUserMessage(text) {
+  const node = h("article", { class: "msg msg-user", "aria-label": "You" },
+    h("div", { class: "bubble", text }));
+  el.messages.append(node);
+  updateEmptyState();
+  return node;
+}
+
+// One assistant answer on the page: built empty, then filled either live from stream
+// events or at once from a stored message.
+class AnswerView {
+  constructor(key) {
+    this.key = key;
+    this.text = "";
+    this.sources = [];
+    this.frame = 0;
+    this.statusEl = h("div", { class: "status", hidden: true },
+      h("span", { class: "dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")),
+      h("span", { class: "status-text" }));
+    this.answerEl = h("div", { class: "answer markdown" });
+    this.noticeEl = h("div", { class: "notices" });
+    this.sourcesEl = h("div", { class: "sources-slot" });
+    this.metaEl = h("div", { class: "meta", hidden: true });
+    this.el = h("article", { class: "msg msg-assistant", "aria-label": "Answer" },
+      this.statusEl, this.answerEl, this.noticeEl, this.sourcesEl, this.metaEl);
+  }
+
+  setStatus(text) {
+    this.statusEl.hidden = !text;
+    this.statusEl.querySelector(".status-text").textContent = text || "";
+  }
+
+  setBusy(busy) {
+    if (busy) this.el.setAttribute("aria-busy", "true");
+    else this.el.removeAttribute("aria-busy");
+    this.el.classList.toggle("streaming", busy);
+  }
+
+  append(chunk) {
+    this.text += chunk;
+    this.scheduleRender();
+  }
+
+  setText(text) {
+    this.text = text;
+    this.scheduleRender();
+  }
+
+  // Re-render only this answer, at most once per frame.
+  scheduleRender() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  render() {
+    if (this.frame) {
+      cancelAnimationFrame(this.frame);
+      this.frame = 0;
+    }
+    const follow = nearBottom();
+    const frag = sanitizeMarkdown(this.text);
+    linkCitations(frag, this.sources, this.key);
+    this.answerEl.replaceChildren(frag);
+    this.answerEl.hidden = this.text === "";
+    if (follow) scrollToBottom();
+  }
+
+  setSources(sources) {
+    this.sources = Array.isArray(sources) ? sources : [];
+    this.sourcesEl.replaceChildren();
+    if (this.sources.length) this.sourcesEl.append(renderSources(this.sources, this.key));
+    if (this.text) this.scheduleRender();
+  }
+
+  setMeta(meta, model) {
+    const parts = [];
+    const m = meta || {};
+    const modelName = m.model || model;
+    if (modelName) parts.push(h("span", { class: "meta-model", text: String(modelName) }));
+    const conf = percent(m.confidence);
+    if (conf) parts.push(h("span", { text: `${conf} confidence` }));
+    const t = m.timings || {};
+    const first = formatMs(t.first_token_ms);
+    const total = formatMs(t.total_ms);
+    if (first) parts.push(h("span", { text: `first token ${first}` }));
+    if (total) parts.push(h("span", { text: `total ${total}` }));
+    const unsupported = m.hallucination && Array.isArray(m.hallucination.unsupported) ? m.hallucination.unsupported : [];
+    if (unsupported.length) {
+      parts.push(h("span", {
+        class: "meta-warn",
+        title: unsupported.map(String).join("\n"),
+        text: `${unsupported.length} unsupported ${unsupported.length === 1 ? "claim" : "claims"}`,
+      }));
+    }
+    if (m.finish_reason && m.finish_reason !== "stop") parts.push(h("span", { text: `ended: ${m.finish_reason}` }));
+    this.metaEl.replaceChildren();
+    parts.forEach((p, i) => {
+      if (i) this.metaEl.append(h("span", { class: "sep", "aria-hidden": "true", text: "·" }));
+      this.metaEl.append(p);
+    });
+    const usage = m.usage || {};
+    if (typeof usage.prompt_tokens === "number" || typeof usage.completion_tokens === "number") {
+      this.metaEl.title = `Tokens: ${usage.prompt_tokens ?? "?"} prompt, ${usage.completion_tokens ?? "?"} completion`;
+    }
+    this.metaEl.hidden = parts.length === 0;
+  }
+
+  markInterrupted(note = "Stopped — the answer is incomplete.") {
+    this.el.classList.add("interrupted");
+    this.noticeEl.append(h("p", { class: "notice notice-interrupted" }, h("span", { class: "badge", text: "Interrupted" }), " ", note));
+  }
+
+  showError(message, onRetry) {
+    this.el.classList.add("failed");
+    const box = h("div", { class: "notice notice-error", role: "alert" },
+      h("p", { class: "error-text" }, h("strong", { text: "Something went wrong. " }), h("span", { text: message })));
+    if (onRetry) {
+      box.append(h("button", { class: "btn btn-small", type: "button", onclick: onRetry }, icon("retry"), "Retry"));
+    }
+    this.noticeEl.append(box);
+  }
+}
+
+function renderSources(sources, key) {
+  const list = h("ol", { class: "source-list" });
+  sources.forEach((src, i) => {
+    const n = i + 1;
+    const meta = (src && src.metadata) || {};
+    const where = [];
+    if (meta.heading) where.push(String(meta.heading));
+    if (meta.page !== null && meta.page !== undefined) where.push(`p. ${meta.page}`);
+    const text = src && typeof src.text === "string" ? src.text.trim() : "";
+    const excerpt = h("p", { class: "source-text", text });
+    const item = h("li", { class: "source", id: `src-${key}-${n}`, tabindex: "-1" },
+      h("div", { class: "source-head" },
+        h("span", { class: "source-num", text: String(n) }),
+        h("span", { class: "source-doc" }, icon("doc"), h("span", { text: meta.document ? String(meta.document) : "Untitled document" })),
+        where.length ? h("span", { class: "source-where", text: where.join(" · ") }) : null,
+        percent(src && src.score) ? h("span", { class: "source-score", title: "Match score", text: percent(src.score) }) : null),
+      excerpt);
+    if (text.length > 220) {
+      excerpt.classList.add("clamped");
+      const more = h("button", { class: "link-btn", type: "button", "aria-expanded": "false", text: "Show more" });
+      more.addEventListener("click", () => {
+        const open = excerpt.classList.toggle("clamped") === false;
+        more.setAttribute("aria-expanded", String(open));
+        more.textContent = open ? "Show less" : "Show more";
+      });
+      item.append(more);
+    }
+    list.append(item);
+  });
+  const details = h("details", { class: "sources", open: true },
+    h("summary", {}, h("span", { text: sources.length === 1 ? "1 source" : `${sources.length} sources` })),
+    list);
+  return details;
+}
+
+// Citation links jump to their source and flash it.
+el.messages.addEventListener("click", (e) => {
+  const link = e.target.closest("a.cite");
+  if (!link) return;
+  e.preventDefault();
+  const target = document.getElementById(link.dataset.source);
+  if (!target) return;
+  const details = target.closest("details");
+  if (details) details.open = true;
+  target.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth", block: "nearest" });
+  target.focus({ preventScroll: true });
+  target.classList.remove("flash");
+  void target.offsetWidth; // restart the animation
+  target.classList.add("flash");
+});
+
+function renderStoredMessages(messages) {
+  el.messages.replaceChildren();
+  let lastQuestion = null;
+  for (const msg of messages || []) {
+    if (msg.role === "user") {
+      lastQuestion = msg.content || "";
+      addUserMessage(lastQuestion);
+      continue;
+    }
+    const view = new AnswerView(`m${msg.id}`);
+    el.messages.append(view.el);
+    view.sources = Array.isArray(msg.sources) ? msg.sources : [];
+    if (view.sources.length) view.sourcesEl.append(renderSources(view.sources, view.key));
+    view.text = msg.content || "";
+    view.render();
+    if (msg.metadata || msg.model) view.setMeta(msg.metadata, msg.model);
+    const question = lastQuestion;
+    const retry = question ? () => ask(question) : null;
+    if (msg.status === "interrupted") view.markInterrupted("This answer was cut off before it finished.");
+    else if (msg.status === "error") view.showError(msg.error || "The answer failed.", retry);
+    else if (msg.status === "streaming") view.noticeEl.append(h("p", { class: "notice", text: "This answer was still being written when the chat was loaded." }));
+  }
+  updateEmptyState();
+}
+
+/* ------------------------------------------------------------------------------------
+ * Asking a question: POST .../stream and read the event stream
+ * ---------------------------------------------------------------------------------- */
+
+function currentOptions() {
+  const opts = { search_mode: el.modeSelect.value };
+  if (el.modelSelect.value) opts.model = el.modelSelect.value;
+  if (opts.search_mode === "selected") opts.document_ids = selectedDocumentIds();
+  return opts;
+}
+
+async function ensureSession(question) {
+  if (state.current) return state.current;
+  const session = await api("sessions", { method: "POST", body: { title: titleFrom(question) } });
+  state.current = session;
+  store.set("session", session.id);
+  el.chatTitle.textContent = session.title || "New chat";
+  state.sessions = [session, ...state.sessions.filter((s) => s.id !== session.id)];
+  renderSessions();
+  return session;
+}
+
+async function ask(question, options = currentOptions()) {
+  if (state.streaming || !question.trim()) return;
+  if (options.search_mode === "selected" && !(options.document_ids || []).length) {
+    updateDocPickerNote(true);
+    return;
+  }
+
+  const userNode = addUserMessage(question);
+  const view = new AnswerView(`n${++state.liveCounter}`);
+  el.messages.append(view.el);
+  view.setBusy(true);
+  view.setStatus("Sending…");
+  scrollToBottom();
+
+  const controller = new AbortController();
+  state.streaming = { controller, view };
+  setStreaming(true);
+
+  const retry = () => {
+    userNode.remove();
+    view.el.remove();
+    ask(question, options);
+  };
+
+  let sawDone = false;
+  let sawError = false;
+  try {
+    const session = await ensureSession(question);
+    let res;
+    try {
+      res = await fetch(`${API}chat/${encodeURIComponent(session.id)}/stream`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ question, ...options }),
+        signal: controller.signal,
+        cache: "no-store",
+      });
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(0, "Could not reach the server. Check your connection.");
+    }
+    if (!res.ok) throw new ApiError(res.status, await errorText(res));
+    if (!res.body) throw new Error("This browser cannot read streamed responses.");
+
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    const parser = new SSEParser();
+    const handle = (events) => {
+      for (const ev of events) {
+        let msg;
+        try {
+          msg = JSON.parse(ev.data);
+        } catch {
+          continue; // not JSON: not one of ours
+        }
+        if (!msg || typeof msg !== "object") continue;
+        switch (msg.type) {
+          case "start":
+            view.model = msg.model;
+            break;
+          case "status":
+            if (typeof msg.content === "string") view.setStatus(msg.content);
+            break;
+          case "sources":
+            view.setSources(msg.content);
+            break;
+          case "chunk":
+            if (typeof msg.content === "string") {
+              view.append(msg.content);
+            }
+            break;
+          case "metadata":
+            view.setMeta(msg.content, view.model);
+            if (msg.content && typeof msg.content.total_response === "string" && msg.content.total_response !== view.text) {
+              view.setText(msg.content.total_response);
+            }
+            break;
+          case "error":
+            sawError = true;
+            view.showError(typeof msg.content === "string" ? msg.content : "The answer failed.", retry);
+            break;
+          case "done":
+            sawDone = true;
+            break;
+          default:
+            break;
+        }
+      }
+    };
+    while (!sawDone) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        if (err.name === "AbortError" || controller.signal.aborted) throw err;
+        throw new Error("The connection was lost before the answer was complete.");
+      }
+      if (chunk.done) {
+        handle(parser.push(decoder.decode(), true));
+        break;
+      }
+      handle(parser.push(decoder.decode(chunk.value, { stream: true })));
+    }
+    if (sawDone) reader.cancel().catch(() => {});
+    else throw new Error("The connection closed before the answer was complete.");
+  } catch (err) {
+    if (controller.signal.aborted) {
+      view.markInterrupted();
+    } else if (!sawError) {
+      view.showError(describeError(err), retry);
+    }
+  } finally {
+    view.setStatus("");
+    view.setBusy(false);
+    view.render();
+    if (state.streaming && state.streaming.view === view) {
+      state.streaming = null;
+      setStreaming(false);
+    }
+    refreshSessions();
+  }
+}
+
+function stopStreaming() {
+  if (state.streaming) state.streaming.controller.abort();
+}
+
+function setStreaming(on) {
+  el.stopButton.hidden = !on;
+  el.sendButton.hidden = on;
+  el.composer.classList.toggle("is-streaming", on);
+  if (!on && document.activeElement === document.body) el.question.focus();
+}
+
+/* ------------------------------------------------------------------------------------
+ * Sessions sidebar
+ * ---------------------------------------------------------------------------------- */
+
+async function refreshSessions() {
+  try {
+    const data = await api("sessions");
+    state.sessions = Array.isArray(data && data.sessions) ? data.sessions : [];
+    el.sessionsNote.hidden = true;
+  } catch (err) {
+    el.sessionsNote.textContent = `Could not load chats: ${describeError(err)}`;
+    el.sessionsNote.hidden = false;
+  }
+  if (state.current) {
+    const fresh = state.sessions.find((s) => s.id === state.current.id);
+    if (fresh) {
+      state.current = fresh;
+      el.chatTitle.textContent = fresh.title || "Untitled chat";
+    }
+  }
+  renderSessions();
+}
+
+function renderSessions() {
+  const sessions = [...state.sessions].sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
+  el.sessionList.replaceChildren();
+  for (const s of sessions) {
+    const active = state.current && state.current.id === s.id;
+    const title = s.title || "Untitled chat";
+    const open = h("button", {
+      class: "session-open",
+      type: "button",
+      "aria-current": active ? "page" : null,
+      onclick: () => openSession(s.id),
+    },
+    h("span", { class: "session-title", text: title }),
+    h("span", { class: "session-when", text: formatWhen(s.updated_at) }));
+    const rename = h("button", { class: "icon-btn small-btn", type: "button", title: "Rename", "aria-label": `Rename “${title}”` }, icon("pencil"));
+    const del = h("button", { class: "icon-btn small-btn danger", type: "button", title: "Delete", "aria-label": `Delete “${title}”` }, icon("trash"));
+    const item = h("li", { class: active ? "session active" : "session", "data-id": s.id }, open, h("div", { class: "session-actions" }, rename, del));
+    rename.addEventListener("click", () => startRename(item, s));
+    del.addEventListener("click", () => deleteSession(s));
+    el.sessionList.append(item);
+  }
+  if (!sessions.length && el.sessionsNote.hidden) {
+    el.sessionsNote.textContent = "No chats yet.";
+    el.sessionsNote.hidden = false;
+  } else if (sessions.length && el.sessionsNote.textContent === "No chats yet.") {
+    el.sessionsNote.hidden = true;
+  }
+}
+
+function startRename(item, session) {
+  const input = h("input", {
+    class: "rename-input",
+    type: "text",
+    value: session.title || "",
+    maxlength: "200",
+    "aria-label": "New chat title",
+  });
+  let finished = false;
+  const finish = async (save) => {
+    if (finished) return;
+    finished = true;
+    const title = input.value.replace(/\s+/g, " ").trim();
+    if (save && title && title !== session.title) {
+      try {
+        const updated = await api(`sessions/${encodeURIComponent(session.id)}`, { method: "PATCH", body: { title } });
+        Object.assign(session, updated || { title });
+        if (state.current && state.current.id === session.id) {
+          state.current.title = session.title;
+          el.chatTitle.textContent = session.title;
+        }
+      } catch (err) {
+        showBanner(`Could not rename the chat: ${describeError(err)}`);
+      }
+    }
+    renderSessions();
+    const again = [...el.sessionList.children].find((li) => li.dataset.id === session.id);
+    if (again) again.querySelector(".session-open").focus();
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); finish(true); }
+    else if (e.key === "Escape") { e.preventDefault(); finish(false); }
+  });
+  input.addEventListener("blur", () => finish(true));
+  item.replaceChildren(input);
+  input.focus();
+  input.select();
+}
+
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const dialog = el.confirmDialog;
+    el.confirmText.textContent = text;
+    const onClose = () => {
+      dialog.removeEventListener("close", onClose);
+      resolve(dialog.returnValue === "ok");
+    };
+    dialog.returnValue = "";
+    dialog.addEventListener("close", onClose);
+    dialog.showModal();
+    const cancel = dialog.querySelector('button[value="cancel"]');
+    if (cancel) cancel.focus();
+  });
+}
+
+async function deleteSession(session) {
+  const ok = await confirmDialog(`“${session.title || "Untitled chat"}” and all its messages will be deleted. This cannot be undone.`);
+  if (!ok) return;
+  try {
+    await api(`sessions/${encodeURIComponent(session.id)}`, { method: "DELETE" });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) {
+      showBanner(`Could not delete the chat: ${describeError(err)}`);
+      return;
+    }
+  }
+  state.sessions = state.sessions.filter((s) => s.id !== session.id);
+  if (state.current && state.current.id === session.id) newChat();
+  else renderSessions();
+  refreshSessions();
+}
+
+async function openSession(id) {
+  closeSidebar();
+  if (state.current && state.current.id === id && !state.streaming && el.messages.childElementCount) return;
+  stopStreaming();
+  const token = ++state.loadToken;
+  const known = state.sessions.find((s) => s.id === id);
+  state.current = known || { id, title: "" };
+  el.chatTitle.textContent = (known && known.title) || "Loading…";
+  store.set("session", id);
+  renderSessions();
+  el.messages.replaceChildren(h("p", { class: "loading muted", text: "Loading messages…" }));
+  el.emptyState.hidden = true;
+  try {
+    const data = await api(`sessions/${encodeURIComponent(id)}`);
+    if (token !== state.loadToken) return;
+    state.current = data;
+    el.chatTitle.textContent = data.title || "Untitled chat";
+    renderStoredMessages(data.messages);
+    scrollToBottom();
+  } catch (err) {
+    if (token !== state.loadToken) return;
+    if (err instanceof ApiError && err.status === 404) {
+      store.set("session", null);
+      state.sessions = state.sessions.filter((s) => s.id !== id);
+      newChat();
+      showBanner("That chat no longer exists.");
+      return;
+    }
+    el.messages.replaceChildren();
+    const view = new AnswerView("load");
+    view.showError(`Could not load this chat: ${describeError(err)}`, () => { state.current = null; openSession(id); });
+    el.messages.append(view.el);
+    updateEmptyState();
+  }
+}
+
+function newChat() {
+  stopStreaming();
+  state.loadToken++;
+  state.current = null;
+  store.set("session", null);
+  el.chatTitle.textContent = "New chat";
+  el.messages.replaceChildren();
+  updateEmptyState();
+  renderSessions();
+  closeSidebar();
+  el.question.focus();
+}
+
+/* ------------------------------------------------------------------------------------
+ * Models, search mode and documents
+ * ---------------------------------------------------------------------------------- */
+
+async function loadModels() {
+  const select = el.modelSelect;
+  try {
+    const data = await api("models");
+    const models = Array.isArray(data && data.models) ? data.models : [];
+    state.models = { default: data.default || "", models };
+    select.replaceChildren();
+    for (const m of models) {
+      if (!m || !m.id) continue;
+      const label = m.id === data.default ? `${m.id} (default)` : String(m.id);
+      select.append(h("option", { value: m.id, text: label }));
+    }
+    const errors = data.errors && typeof data.errors === "object" ? Object.entries(data.errors) : [];
+    for (const [provider, message] of errors) {
+      select.append(h("option", { disabled: true, value: "", title: String(message), text: `${provider}: unavailable` }));
+    }
+    if (errors.length) select.title = errors.map(([p, msg]) => `${p}: ${msg}`).join("\n");
+    const remembered = store.get("model");
+    const pick = models.some((m) => m.id === remembered) ? remembered : data.default;
+    if (pick) select.value = pick;
+    if (!select.options.length) select.append(h("option", { value: "", text: "Server default" }));
+  } catch (err) {
+    select.replaceChildren(h("option", { value: "", text: "Server default" }));
+    select.title = `Could not load models: ${describeError(err)}`;
+  }
+}
+
+function selectedDocumentIds() {
+  return [...el.docPickerList.querySelectorAll("input[type=checkbox]:checked")].map((c) => Number(c.value));
+}
+
+function updateDocPickerNote(emphasize = false) {
+  const selecting = el.modeSelect.value === "selected";
+  el.docPicker.hidden = !selecting;
+  const none = selecting && selectedDocumentIds().length === 0;
+  if (!state.documents.length) {
+    el.docPickerNote.textContent = "There are no documents to choose from yet.";
+    el.docPickerNote.hidden = !selecting;
+  } else {
+    el.docPickerNote.textContent = "Choose at least one document.";
+    el.docPickerNote.hidden = !none;
+  }
+  el.docPickerNote.classList.toggle("warn", emphasize && none);
+  el.sendButton.disabled = none;
+}
+
+function renderDocuments() {
+  const docs = state.documents;
+  // Sidebar panel.
+  el.documentList.replaceChildren();
+  for (const d of docs) {
+    const facts = [formatBytes(d.size), typeof d.chunks === "number" ? `${d.chunks} ${d.chunks === 1 ? "chunk" : "chunks"}` : ""].filter(Boolean).join(" · ");
+    el.documentList.append(h("li", { class: "document", title: d.name ? String(d.name) : "" },
+      icon("doc"),
+      h("span", { class: "document-name", text: d.name ? String(d.name) : `Document ${d.id}` }),
+      h("span", { class: "document-facts", text: facts })));
+  }
+  if (!docs.length && el.documentsNote.dataset.error !== "1") {
+    el.documentsNote.textContent = "No documents yet.";
+    el.documentsNote.hidden = false;
+  }
+  el.emptyDocs.textContent = docs.length
+    ? `${docs.length} ${docs.length === 1 ? "document is" : "documents are"} available to search.`
+    : "No documents have been added yet; you can still chat with the model directly.";
+
+  // Picker for search_mode "selected".
+  const remembered = new Set(store.get("documents", []));
+  const before = new Set(selectedDocumentIds());
+  el.docPickerList.replaceChildren();
+  for (const d of docs) {
+    const checked = before.size ? before.has(d.id) : remembered.has(d.id);
+    el.docPickerList.append(h("label", { class: "doc-option" },
+      h("input", { type: "checkbox", value: String(d.id), checked }),
+      h("span", { text: d.name ? String(d.name) : `Document ${d.id}` })));
+  }
+  updateDocPickerNote();
+}
+
+async function loadDocuments() {
+  try {
+    const data = await api("documents");
+    state.documents = Array.isArray(data && data.documents) ? data.documents : [];
+    el.documentsNote.hidden = true;
+    delete el.documentsNote.dataset.error;
+  } catch (err) {
+    el.documentsNote.textContent = `Could not load documents: ${describeError(err)}`;
+    el.documentsNote.dataset.error = "1";
+    el.documentsNote.hidden = false;
+  }
+  renderDocuments();
+}
+
+/* ------------------------------------------------------------------------------------
+ * Banner, sidebar, composer
+ * ---------------------------------------------------------------------------------- */
+
+function showBanner(text) {
+  el.banner.replaceChildren(
+    h("span", { text }),
+    h("button", { class: "icon-btn small-btn", type: "button", "aria-label": "Dismiss", onclick: () => { el.banner.hidden = true; } }, icon("close")));
+  el.banner.hidden = false;
+}
+
+async function checkHealth() {
+  try {
+    const res = await fetch(`${API}health`, { cache: "no-store" });
+    if (res.ok) return;
+    let detail = "";
+    try {
+      const j = await res.json();
+      detail = j && j.database && j.database !== "ok" ? ` (database: ${j.database})` : j && j.error ? ` (${j.error})` : "";
+    } catch { /* not JSON */ }
+    showBanner(`The docchat service reports a problem${detail}. Answers may fail.`);
+  } catch {
+    showBanner("Cannot reach the docchat service. Answers will fail until it is back.");
+  }
+}
+
+const narrow = matchMedia("(max-width: 760px)");
+
+function openSidebar() {
+  document.body.classList.add("sidebar-open");
+  el.menuButton.setAttribute("aria-expanded", "true");
+  el.scrim.hidden = false;
+  if (narrow.matches) el.main.inert = true;
+  el.newChat.focus();
+}
+
+function closeSidebar() {
+  if (!document.body.classList.contains("sidebar-open")) return;
+  document.body.classList.remove("sidebar-open");
+  el.menuButton.setAttribute("aria-expanded", "false");
+  el.scrim.hidden = true;
+  el.main.inert = false;
+  if (narrow.matches) el.menuButton.focus();
+}
+
+narrow.addEventListener("change", () => {
+  if (!narrow.matches) {
+    document.body.classList.remove("sidebar-open");
+    el.scrim.hidden = true;
+    el.main.inert = false;
+    el.menuButton.setAttribute("aria-expanded", "false");
+  }
+});
+
+el.menuButton.addEventListener("click", () => {
+  if (document.body.classList.contains("sidebar-open")) closeSidebar();
+  else openSidebar();
+});
+el.closeSidebar.addEventListener("click", closeSidebar);
+el.scrim.addEventListener("click", closeSidebar);
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && document.body.classList.contains("sidebar-open") && !el.confirmDialog.open) closeSidebar();
+});
+
+el.newChat.addEventListener("click", newChat);
+el.refreshDocuments.addEventListener("click", loadDocuments);
+document.addEventListener("docchat:documents-changed", loadDocuments);
+
+el.modelSelect.addEventListener("change", () => store.set("model", el.modelSelect.value));
+el.modeSelect.addEventListener("change", () => {
+  store.set("mode", el.modeSelect.value);
+  updateDocPickerNote();
+});
+el.docPickerList.addEventListener("change", () => {
+  store.set("documents", selectedDocumentIds());
+  updateDocPickerNote();
+});
+
+// The textarea grows with its content: CSS field-sizing where the browser has it,
+// otherwise through the CSSOM (allowed by the CSP, unlike style attributes).
+const growsByItself = typeof CSS !== "undefined" && CSS.supports && CSS.supports("field-sizing", "content");
+function autosize() {
+  if (growsByItself) return;
+  el.question.style.height = "auto";
+  el.question.style.height = `${Math.min(el.question.scrollHeight, 240)}px`;
+}
+el.question.addEventListener("input", autosize);
+
+function submitQuestion() {
+  if (state.streaming || el.sendButton.disabled) return;
+  const question = el.question.value;
+  if (!question.trim()) {
+    el.question.focus();
+    return;
+  }
+  el.question.value = "";
+  autosize();
+  ask(question);
+}
+
+el.question.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    e.preventDefault();
+    submitQuestion();
+  }
+});
+el.composer.addEventListener("submit", (e) => {
+  e.preventDefault();
+  submitQuestion();
+});
+el.stopButton.addEventListener("click", () => {
+  stopStreaming();
+  el.question.focus();
+});
+
+/* ------------------------------------------------------------------------------------
+ * Start
+ * ---------------------------------------------------------------------------------- */
+
+async function start() {
+  const mode = store.get("mode");
+  if (["all", "selected", "none"].includes(mode)) el.modeSelect.value = mode;
+  updateDocPickerNote();
+  checkHealth();
+  await Promise.all([loadModels(), loadDocuments(), refreshSessions()]);
+  const last = store.get("session");
+  if (last && state.sessions.some((s) => s.id === last)) await openSession(last);
+  else updateEmptyState();
+  el.question.focus();
+}
+
+start();
+
+// For the upload feature and for debugging from the console.
+window.docchat = { refreshDocuments: loadDocuments, refreshSessions, SSEParser };
