@@ -1272,8 +1272,11 @@ static enum dc_err search_sql(struct buf *sql, size_t ndocs)
 		" WHERE chunks_fts MATCH ?1 AND (d.owner = ?2 OR d.owner = '')");
 	if (rc == DC_OK && ndocs > 0) {
 		rc = buf_appends(sql, " AND c.document_id IN (");
+		/* Numbered, since a bare "?" would take the number after ?2 and
+		 * collide with ?3. */
 		for (i = 0; rc == DC_OK && i < ndocs; i++)
-			rc = buf_appends(sql, i ? ",?" : "?");
+			rc = buf_printf(sql, "%s?%zu", i ? "," : "",
+					i + SEARCH_FIXED_PARAMS + 1);
 		if (rc == DC_OK)
 			rc = buf_appends(sql, ")");
 	}

@@ -229,9 +229,17 @@ export class SSEParser {
 const escapeHtml = (s) =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+// Raw HTML in model output is shown as text, except a few attribute-less inline tags.
+// DOMPurify would remove anything dangerous anyway, but this way no attribute the model
+// wrote ever reaches an HTML parser (where the CSP would report it as a violation).
+const HARMLESS_TAG = /^<\/?(?:br|sup|sub|kbd|b|i|u|s|em|strong|mark|small|del|ins)\s*\/?>$/i;
+
 const markdown = new Marked({ gfm: true, breaks: false, async: false });
 markdown.use({
   renderer: {
+    html({ text }) {
+      return HARMLESS_TAG.test(text.trim()) ? text : escapeHtml(text);
+    },
     // Images in model output would load third-party URLs (tracking, or blocked by the
     // CSP): show them as plain links instead.
     image({ href, text }) {
