@@ -16,16 +16,22 @@
  * the best may be cut to fit, at a space (or a character boundary), ending in "…".
  * The quotes are given in source order, then in order within a source.
  *
- * Quoting: whitespace runs become one space and leading list or heading markers
- * ("- ", "# ") go, so the quoted words are exactly the source's and grounding.c finds
- * each quote supported. A quote that does not end in . ! ? (or 。！？) gets a "." after
- * its citation so the sentence ends there. No candidate at all (no sources, or no
- * shared word) gives EXTRACTIVE_NO_ANSWER.
+ * Quoting: whitespace runs become one space, bytes that are not UTF-8 become U+FFFD and
+ * leading list or heading markers ("- ", "# ") go; nothing else changes, so the quoted
+ * words are exactly the source's and grounding.c finds each quote supported. A quote
+ * that does not end in . ! ? (or 。！？) gets a "." after its citation so that the
+ * sentence ends there and the next quote is checked on its own. The intro joins the
+ * first quote's sentence in that check; of its words only "documents" is not a stop
+ * word, and a quote has at least one content word, so the pair keeps half its words
+ * found. No candidate at all (no sources, or no shared word) gives
+ * EXTRACTIVE_NO_ANSWER.
  *
  * Streaming: the answer goes out one word at a time, each with the space after it, so
  * the pieces concatenate to the answer exactly. tick is called before every word and
  * during the pause of delay_ms between words at least every EXTRACTIVE_TICK_MS. A
- * callback's non-OK result stops the stream at once and is returned.
+ * callback's non-OK result stops the stream at once and is returned. The result
+ * counts the words the token callback accepted as completion tokens and estimates
+ * the prompt as the question's and sources' bytes / 4.
  *
  * Knows nothing of the web server, SSE or storage. */
 #include <errno.h>
@@ -42,6 +48,7 @@
 #define EXTRACTIVE_MAX_BYTES 1500	/* all quotes together */
 #define EXTRACTIVE_FULL_WORDS 4	/* fewer words: likely a heading, ranked lower */
 #define EXTRACTIVE_TICK_MS 200	/* under the 250 ms backend.h promises */
+#define EXTRACTIVE_MAX_SCAN (16 * 1024)	/* bytes of one sentence kept for quoting */
 #define EXTRACTIVE_MAX_ANSWER (64 * 1024)
 #define EXTRACTIVE_BYTES_PER_TOKEN 4	/* the estimate prompt.c uses */
 
@@ -125,16 +132,25 @@ static size_t marker_len(const char *s, size_t n)
 	return i + 1;
 }
 
-/* The sentence s[0, n) as it is quoted: markers off, whitespace normalised. */
+/* The sentence s[0, n) as it is quoted: markers off, whitespace normalised. Only its
+ * first EXTRACTIVE_MAX_SCAN bytes (ending at a character boundary) are kept; far more
+ * than a quote may hold, so the quote is cut properly later. */
 static enum dc_err clean_sentence(const char *s, size_t n, struct buf *out)
 {
 	size_t m;
 
+	if (n > EXTRACTIVE_MAX_SCAN) {
+		n = EXTRACTIVE_MAX_SCAN;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0u) == 0x80)
+			n--;
+	}
 	while ((m = marker_len(s, n)) > 0) {
 		s += m;
 		n -= m;
-		while (n > 0 && (*s == ' ' || *s == '\t'))
-			s++, n--;
+		while (n > 0 && (*s == ' ' || *s == '\t')) {
+			s++;
+			n--;
+		}
 	}
 	return words_append_clean(out, s, n);
 }

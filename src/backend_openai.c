@@ -117,13 +117,38 @@ static void read_count(struct json_object *o, const char *key, long *out)
 		*out = (long)n;
 }
 
-/* choices[0]: delta.content (or message.content from a server that ignored
- * stream:true) and finish_reason. */
+/* The text members of a delta: "content", and "refusal", which carries the text when
+ * the model declines (content is null then). Each is a string or null. */
+static enum dc_err handle_delta(struct openai_parser *p, struct json_object *delta,
+				const char *d, size_t n)
+{
+	static const char *const keys[] = { "content", "refusal", NULL };
+	struct json_object *v;
+	size_t k, len;
+	enum dc_err rc;
+
+	if (!json_object_is_type(delta, json_type_object))
+		return malformed(p, d, n);
+	for (k = 0; keys[k]; k++) {
+		if (!json_object_object_get_ex(delta, keys[k], &v) ||
+		    json_object_is_type(v, json_type_null))
+			continue;
+		if (!json_object_is_type(v, json_type_string))
+			return malformed(p, d, n);
+		len = (size_t)json_object_get_string_len(v);
+		rc = len ? emit_token(p, json_object_get_string(v), len) : DC_OK;
+		if (rc != DC_OK)
+			return rc;
+	}
+	return DC_OK;
+}
+
+/* choices[0]: its delta (or message, from a server that ignored stream:true) and
+ * finish_reason. */
 static enum dc_err handle_choice(struct openai_parser *p, struct json_object *choice,
 				 const char *d, size_t n)
 {
-	struct json_object *delta = NULL, *content, *fr;
-	size_t len;
+	struct json_object *delta = NULL, *fr;
 	enum dc_err rc;
 
 	if (!json_object_is_type(choice, json_type_object))
@@ -131,17 +156,9 @@ static enum dc_err handle_choice(struct openai_parser *p, struct json_object *ch
 	if (!json_object_object_get_ex(choice, "delta", &delta))
 		json_object_object_get_ex(choice, "message", &delta);
 	if (delta && !json_object_is_type(delta, json_type_null)) {
-		if (!json_object_is_type(delta, json_type_object))
-			return malformed(p, d, n);
-		if (json_object_object_get_ex(delta, "content", &content) &&
-		    !json_object_is_type(content, json_type_null)) {
-			if (!json_object_is_type(content, json_type_string))
-				return malformed(p, d, n);
-			len = (size_t)json_object_get_string_len(content);
-			rc = len ? emit_token(p, json_object_get_string(content), len) : DC_OK;
-			if (rc != DC_OK)
-				return rc;
-		}
+		rc = handle_delta(p, delta, d, n);
+		if (rc != DC_OK)
+			return rc;
 	}
 	if (json_object_object_get_ex(choice, "finish_reason", &fr) &&
 	    json_object_is_type(fr, json_type_string)) {

@@ -22,7 +22,7 @@
 #include "http_stream.h"
 
 #define HTTP_STREAM_POLL_MS 100		/* longest wait in one curl_multi_poll */
-#define HTTP_STREAM_TICK_MS 200		/* tick period; backend.h promises <= 250 ms */
+#define HTTP_STREAM_TICK_MS 150		/* tick period; backend.h promises <= 250 ms */
 #define HTTP_STREAM_ERROR_STATUS 300	/* replies from here on are errors, not bodies */
 #define HTTP_STREAM_ERRBODY_MAX (64 * 1024)
 #define HTTP_STREAM_QUOTE_MAX 400	/* bytes of an upstream message put in an error */

@@ -5,8 +5,9 @@
  *
  *   Sources:\n\n[1] <document> — <heading> (page N)\n<text>\n\n[2] ...\n\nQuestion: <q>
  *
- * (heading and page only when known), or, with no source left, "No sources were found
- * for this question.\n\nQuestion: <q>". Not grounded, it is the question alone. The
+ * (heading and page only when known, "untitled" for a nameless document, trailing
+ * whitespace of a text dropped), or, with no source left, "No sources were found for
+ * this question.\n\nQuestion: <q>". Not grounded, it is the question alone. The
  * system message is the caller's system prompt when one is given, else
  * prompt_default_system when grounded and a plain assistant prompt when not.
  *

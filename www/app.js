@@ -237,8 +237,9 @@ const HARMLESS_TAG = /^<\/?(?:br|sup|sub|kbd|b|i|u|s|em|strong|mark|small|del|in
 const markdown = new Marked({ gfm: true, breaks: false, async: false });
 markdown.use({
   renderer: {
-    html({ text }) {
-      return HARMLESS_TAG.test(text.trim()) ? text : escapeHtml(text);
+    html({ text, block }) {
+      if (HARMLESS_TAG.test(text.trim())) return text;
+      return block ? `<p>${escapeHtml(text.trim())}</p>\n` : escapeHtml(text);
     },
     // Images in model output would load third-party URLs (tracking, or blocked by the
     // CSP): show them as plain links instead.
@@ -302,7 +303,8 @@ function linkCitations(root, sources, key) {
       const nums = m[1].split(/\s*[,;]\s*/).map(Number);
       if (!nums.every((n) => n >= 1 && n <= count)) continue;
       changed = true;
-      frag.append(text.slice(last, m.index));
+      // keep the reference on the line of the word it belongs to
+      frag.append(text.slice(last, m.index).replace(/ $/, "\u00a0"));
       const group = h("span", { class: "cites" });
       for (const n of nums) {
         const src = sources[n - 1];
@@ -414,7 +416,7 @@ class AnswerView {
     this.sourcesEl = h("div", { class: "sources-slot" });
     this.metaEl = h("div", { class: "meta", hidden: true });
     this.el = h("article", { class: "msg msg-assistant", "aria-label": "Answer" },
-      this.statusEl, this.answerEl, this.noticeEl, this.sourcesEl, this.metaEl);
+      this.statusEl, this.answerEl, this.noticeEl, this.metaEl, this.sourcesEl);
   }
 
   setStatus(text) {
@@ -461,10 +463,12 @@ class AnswerView {
   }
 
   setSources(sources) {
+    const follow = nearBottom();
     this.sources = Array.isArray(sources) ? sources : [];
     this.sourcesEl.replaceChildren();
     if (this.sources.length) this.sourcesEl.append(renderSources(this.sources, this.key));
     if (this.text) this.scheduleRender();
+    if (follow) scrollToBottom();
   }
 
   setMeta(meta, model) {
@@ -501,11 +505,14 @@ class AnswerView {
   }
 
   markInterrupted(note = "Stopped — the answer is incomplete.") {
+    const follow = nearBottom();
     this.el.classList.add("interrupted");
     this.noticeEl.append(h("p", { class: "notice notice-interrupted" }, h("span", { class: "badge", text: "Interrupted" }), " ", note));
+    if (follow) scrollToBottom();
   }
 
   showError(message, onRetry) {
+    const follow = nearBottom();
     this.el.classList.add("failed");
     const box = h("div", { class: "notice notice-error", role: "alert" },
       h("p", { class: "error-text" }, h("strong", { text: "Something went wrong. " }), h("span", { text: message })));
@@ -513,10 +520,11 @@ class AnswerView {
       box.append(h("button", { class: "btn btn-small", type: "button", onclick: onRetry }, icon("retry"), "Retry"));
     }
     this.noticeEl.append(box);
+    if (follow) scrollToBottom();
   }
 }
 
-function renderSources(sources, key) {
+function renderSources(sources, key, open = true) {
   const list = h("ol", { class: "source-list" });
   sources.forEach((src, i) => {
     const n = i + 1;
@@ -533,7 +541,7 @@ function renderSources(sources, key) {
         where.length ? h("span", { class: "source-where", text: where.join(" · ") }) : null,
         percent(src && src.score) ? h("span", { class: "source-score", title: "Match score", text: percent(src.score) }) : null),
       excerpt);
-    if (text.length > 220) {
+    if (text.length > 160) {
       excerpt.classList.add("clamped");
       const more = h("button", { class: "link-btn", type: "button", "aria-expanded": "false", text: "Show more" });
       more.addEventListener("click", () => {
@@ -545,10 +553,12 @@ function renderSources(sources, key) {
     }
     list.append(item);
   });
-  const details = h("details", { class: "sources", open: true },
-    h("summary", {}, h("span", { text: sources.length === 1 ? "1 source" : `${sources.length} sources` })),
+  const names = [...new Set(sources.map((src) => src && src.metadata && src.metadata.document).filter(Boolean).map(String))];
+  return h("details", { class: "sources", open },
+    h("summary", {},
+      h("span", { class: "sources-count", text: sources.length === 1 ? "1 source" : `${sources.length} sources` }),
+      names.length ? h("span", { class: "sources-names", text: names.join(", ") }) : null),
     list);
-  return details;
 }
 
 // Citation links jump to their source and flash it.
@@ -579,7 +589,7 @@ function renderStoredMessages(messages) {
     const view = new AnswerView(`m${msg.id}`);
     el.messages.append(view.el);
     view.sources = Array.isArray(msg.sources) ? msg.sources : [];
-    if (view.sources.length) view.sourcesEl.append(renderSources(view.sources, view.key));
+    if (view.sources.length) view.sourcesEl.append(renderSources(view.sources, view.key, false));
     view.text = msg.content || "";
     view.render();
     if (msg.metadata || msg.model) view.setMeta(msg.metadata, msg.model);
@@ -726,9 +736,11 @@ async function ask(question, options = currentOptions()) {
       view.showError(describeError(err), retry);
     }
   } finally {
+    const follow = nearBottom();
     view.setStatus("");
     view.setBusy(false);
     view.render();
+    if (follow) scrollToBottom();
     if (state.streaming && state.streaming.view === view) {
       state.streaming = null;
       setStreaming(false);

@@ -261,6 +261,22 @@ static void test_last_event_without_blank_line_counts(void)
 	buf_free(&r.text);
 }
 
+static void test_refusal_text_is_the_answer(void)
+{
+	struct run r;
+
+	run_whole(&r, "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+		      "\"content\":null,\"refusal\":\"\"},\"finish_reason\":null}]}\n\n"
+		      "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"I can't \"},"
+		      "\"finish_reason\":null}]}\n\n"
+		      "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"help.\"},"
+		      "\"finish_reason\":null}]}\n\n"
+		      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+		      "\n\ndata: [DONE]\n\n");
+	check_run(&r, DC_OK, "I can't help.", "stop", -1, -1);
+	buf_free(&r.text);
+}
+
 static void test_nothing_after_done_counts(void)
 {
 	struct run r;
@@ -578,6 +594,7 @@ int main(void)
 	RUN(test_compat_stream_fields_and_comments);
 	RUN(test_event_split_over_two_data_lines);
 	RUN(test_last_event_without_blank_line_counts);
+	RUN(test_refusal_text_is_the_answer);
 	RUN(test_nothing_after_done_counts);
 	RUN(test_finish_reason_without_done_is_complete);
 	RUN(test_early_close_is_an_error);
