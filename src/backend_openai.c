@@ -20,6 +20,7 @@
 #include "backend_openai.h"
 #include "config.h"
 #include "http_stream.h"
+#include "utf8.h"
 
 #define OPENAI_EXCERPT_MAX 100		/* bytes of a bad line quoted in an error */
 #define OPENAI_MESSAGE_MAX 400		/* bytes of the server's error message kept */
@@ -94,7 +95,7 @@ static enum dc_err emit_token(struct openai_parser *p, const char *s, size_t len
 {
 	enum dc_err rc;
 
-	if (!http_stream_utf8_valid(s, len))
+	if (!utf8_valid(s, len))
 		return parser_fail(p, dc_fail(p->err, p->errlen, DC_UPSTREAM,
 			"openai: the model server sent text that is not valid UTF-8"));
 	rc = p->cb->token(p->cb->ud, s, len);

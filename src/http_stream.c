@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "http_stream.h"
+#include "utf8.h"
 
 #define HTTP_STREAM_POLL_MS 100		/* longest wait in one curl_multi_poll */
 #define HTTP_STREAM_TICK_MS 150		/* tick period; backend.h promises <= 250 ms */
@@ -64,53 +65,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Length of the valid UTF-8 character at s (n bytes available), 0 if invalid. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-	unsigned long cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-int http_stream_utf8_valid(const char *p, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)p;
-	size_t i = 0, cl;
-
-	while (i < n) {
-		cl = utf8_char(s + i, n - i);
-		if (!cl)
-			return 0;
-		i += cl;
-	}
-	return 1;
-}
-
 /* Drop a character cut in half at the end of s (after a truncating snprintf). */
 static void utf8_trim_tail(char *s)
 {
@@ -123,7 +77,7 @@ static void utf8_trim_tail(char *s)
 	if (start == 0 || (unsigned char)s[start - 1] < 0x80)
 		return;
 	start--;
-	if (utf8_char((const unsigned char *)s + start, len - start) != len - start)
+	if (!utf8_valid(s + start, len - start))
 		s[start] = '\0';
 }
 
@@ -133,6 +87,7 @@ static void quote_text(const char *p, size_t n, size_t max, int markup, char *ou
 {
 	const unsigned char *s = (const unsigned char *)p;
 	size_t i = 0, o = 0, fit = 0, limit, cl, add;
+	unsigned long cp;
 	int space = 0, cut = 0;
 	const char *src;
 
@@ -153,7 +108,7 @@ static void quote_text(const char *p, size_t n, size_t max, int markup, char *ou
 			i++;
 			continue;
 		}
-		cl = utf8_char(s + i, n - i);
+		cl = utf8_decode((const char *)s + i, n - i, &cp);
 		src = cl ? (const char *)s + i : "?";
 		add = cl ? cl : 1;
 		if (o + space + add > limit) {

@@ -75,7 +75,4 @@ void http_stream_quote(const char *p, size_t n, size_t max, char *out, size_t ou
  * it is anything else (or on no memory). */
 struct json_object *http_stream_json_object(const char *p, size_t n);
 
-/* Is p (n bytes) valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF)? */
-int http_stream_utf8_valid(const char *p, size_t n);
-
 #endif

@@ -29,23 +29,42 @@ static int seq_info(unsigned char lead, unsigned char *lo, unsigned char *hi)
 	return 0;
 }
 
-size_t utf8_valid_prefix(const char *s, size_t n)
+size_t utf8_decode(const char *s, size_t n, unsigned long *cp)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned char lo, hi;
+	int len = seq_info(p[0], &lo, &hi);
+	unsigned long c;
+
+	if (len == 0 || (size_t)len > n)
+		return 0;
+	if (len == 1) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	c = p[0] & (0x7Fu >> len);
+	for (int k = 1; k < len; k++) {
+		if (k > 1 && (p[k] < 0x80 || p[k] > 0xBF))
+			return 0;
+		c = (c << 6) | (p[k] & 0x3Fu);
+	}
+	*cp = c;
+	return (size_t)len;
+}
+
+size_t utf8_valid_prefix(const char *s, size_t n)
+{
 	size_t i = 0;
+	unsigned long cp;
 
 	while (i < n) {
-		unsigned char lo, hi;
-		int len = seq_info(p[i], &lo, &hi);
+		size_t len = utf8_decode(s + i, n - i, &cp);
 
-		if (len == 0 || (size_t)len > n - i)
+		if (len == 0)
 			return i;
-		if (len > 1 && (p[i + 1] < lo || p[i + 1] > hi))
-			return i;
-		for (int k = 2; k < len; k++)
-			if (p[i + k] < 0x80 || p[i + k] > 0xBF)
-				return i;
-		i += (size_t)len;
+		i += len;
 	}
 	return n;
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "words.h"
 
 enum char_class {
@@ -140,44 +141,10 @@ static enum char_class char_class(unsigned long cp)
 	return CHAR_LETTER;
 }
 
-/* Decode a multi-byte sequence; 0 when it is not valid UTF-8. */
-static size_t utf8_decode(const unsigned char *u, size_t len, unsigned long *cp)
-{
-	size_t n, i;
-	unsigned long c, min;
-
-	if (u[0] >= 0xC2 && u[0] <= 0xDF) {
-		n = 2; c = u[0] & 0x1Fu; min = 0x80;
-	} else if ((u[0] & 0xF0u) == 0xE0) {
-		n = 3; c = u[0] & 0x0Fu; min = 0x800;
-	} else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
-		n = 4; c = u[0] & 0x07u; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((u[i] & 0xC0u) != 0x80)
-			return 0;
-		c = (c << 6) | (u[i] & 0x3Fu);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
 size_t words_utf8_char(const char *s, size_t len, unsigned long *cp)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n;
+	size_t n = utf8_decode(s, len, cp);
 
-	if (u[0] < 0x80) {
-		*cp = u[0];
-		return 1;
-	}
-	n = utf8_decode(u, len, cp);
 	if (n)
 		return n;
 	*cp = WORDS_BAD_CHAR;

@@ -25,6 +25,7 @@
 #include "check.h"
 #include "config.h"
 #include "http_stream.h"
+#include "utf8.h"
 
 #define TEXT_MAX (1024 * 1024)
 #define SERVER_ALARM_S 5	/* a stuck server child dies after this */
@@ -948,11 +949,11 @@ static void test_quote_and_utf8_helpers(void)
 	CHECK_STR(out, "abcdef");
 	http_stream_quote("abcdefg", 7, 6, out, sizeof(out));
 	CHECK_STR(out, "abc...");
-	CHECK(http_stream_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
-	CHECK(!http_stream_utf8_valid("\xc3", 1));
-	CHECK(!http_stream_utf8_valid("\xe0\x80\xaf", 3));	/* overlong */
-	CHECK(!http_stream_utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
-	CHECK(!http_stream_utf8_valid("\xf4\x90\x80\x80", 4));	/* past U+10FFFF */
+	CHECK(utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+	CHECK(!utf8_valid("\xc3", 1));
+	CHECK(!utf8_valid("\xe0\x80\xaf", 3));	/* overlong */
+	CHECK(!utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	CHECK(!utf8_valid("\xf4\x90\x80\x80", 4));	/* past U+10FFFF */
 }
 
 int main(void)
