@@ -32,6 +32,7 @@ struct chat_input {
 	size_t ndocs;
 	int top_k;
 	double temperature;
+	int from_query;			/* GET: numbers arrive as text */
 };
 
 /* GET: copy the known query fields into a JSON object so both forms validate alike.
@@ -123,8 +124,8 @@ static int get_opt_string(struct request *r, json_object *body, const char *name
 	return 1;
 }
 
-/* A number given as JSON number or (from a query string) as text. */
-static int number_of(json_object *v, double *out)
+/* A number given as a JSON number or, from a query string only, as text. */
+static int number_of(json_object *v, int text_ok, double *out)
 {
 	char *end;
 
@@ -132,7 +133,7 @@ static int number_of(json_object *v, double *out)
 		*out = json_object_get_double(v);
 		return 1;
 	}
-	if (json_object_is_type(v, json_type_string)) {
+	if (text_ok && json_object_is_type(v, json_type_string)) {
 		const char *s = json_object_get_string(v);
 
 		errno = 0;
@@ -150,7 +151,7 @@ static int get_top_k(struct request *r, struct chat_input *in)
 	in->top_k = r->cfg->top_k;
 	if (!json_object_object_get_ex(in->body, "top_k", &v) || json_object_is_type(v, json_type_null))
 		return 1;
-	if (!number_of(v, &d) || d != floor(d) || d < 1 || d > CHAT_TOP_K_MAX) {
+	if (!number_of(v, in->from_query, &d) || d != floor(d) || d < 1 || d > CHAT_TOP_K_MAX) {
 		response_error(r, 400, "\"top_k\" must be an integer from 1 to %d", CHAT_TOP_K_MAX);
 		return 0;
 	}
@@ -166,7 +167,7 @@ static int get_temperature(struct request *r, struct chat_input *in)
 	in->temperature = -1;
 	if (!json_object_object_get_ex(in->body, "temperature", &v) || json_object_is_type(v, json_type_null))
 		return 1;
-	if (!number_of(v, &d) || !isfinite(d) || d < 0 || d > 2) {
+	if (!number_of(v, in->from_query, &d) || !isfinite(d) || d < 0 || d > 2) {
 		response_error(r, 400, "\"temperature\" must be a number from 0 to 2");
 		return 0;
 	}
@@ -196,7 +197,7 @@ static int get_doc_ids(struct request *r, struct chat_input *in)
 	in->ndocs = 0;
 	if (!json_object_object_get_ex(in->body, "document_ids", &v) || json_object_is_type(v, json_type_null))
 		return 1;
-	if (json_object_is_type(v, json_type_string)) {
+	if (in->from_query && json_object_is_type(v, json_type_string)) {
 		const char *s = json_object_get_string(v);
 
 		while (*s) {
@@ -253,6 +254,7 @@ static int read_input(struct request *r, struct chat_input *in)
 	enum dc_err rc;
 
 	if (strcmp(r->method, "GET") == 0) {
+		in->from_query = 1;
 		if (!query_to_json(r, &in->body))
 			return 0;
 	} else {
@@ -301,7 +303,7 @@ static void run_stream(struct request *r, struct chat_params *p, long long user_
 	struct chat_sink sink = { sink_event, sink_tick, sink_elapsed, &ctx };
 	struct chat_outcome out;
 
-	if (sse_begin(&ctx.sse, r, r->cfg->ping_s) != DC_OK) {
+	if (sse_begin(&ctx.sse, r, r->cfg->ping_s, r->cfg->probe_ms) != DC_OK) {
 		snprintf(r->error, sizeof r->error, "client went away before the stream started");
 		return;
 	}

@@ -558,7 +558,8 @@ enum dc_err chunk_text(const char *text, size_t len, int markdown, int target, i
 	*n = 0;
 	if (target <= 0 || (!text && len))
 		return DC_BADREQ;
-	/* At least half of every chunk is new text, so the walk always moves on. */
+	/* Held to half the target, so repeated text never outweighs a full chunk's new
+	 * text. (Progress does not depend on it: every chunk adds at least one word.) */
 	ovl = overlap < 0 ? 0 : (size_t)overlap;
 	if (ovl > (size_t)target / 2)
 		ovl = (size_t)target / 2;

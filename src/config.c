@@ -41,6 +41,7 @@ static const struct setting settings[] = {
 	{ "DOCCHAT_UPSTREAM_IDLE_S", SET_INT, OFF(upstream_idle_s), "120", 1, 86400, 0 },
 	{ "DOCCHAT_UPSTREAM_CONNECT_S", SET_INT, OFF(upstream_connect_s), "10", 1, 600, 0 },
 	{ "DOCCHAT_PING_S", SET_INT, OFF(ping_s), "15", 1, 3600, 0 },
+	{ "DOCCHAT_PROBE_MS", SET_INT, OFF(probe_ms), "1000", 0, 60000, 0 },
 	{ "DOCCHAT_GRACE_S", SET_INT, OFF(grace_s), "20", 0, 3600, 0 },
 	{ "DOCCHAT_TOP_K", SET_INT, OFF(top_k), "5", 1, 50, 0 },
 	{ "DOCCHAT_CONTEXT_TOKENS", SET_INT, OFF(context_tokens), "6000", 256, 2000000, 0 },

@@ -26,6 +26,7 @@ struct config {
 	int upstream_idle_s;	/* DOCCHAT_UPSTREAM_IDLE_S: longest silence from the model */
 	int upstream_connect_s;	/* DOCCHAT_UPSTREAM_CONNECT_S: connect timeout */
 	int ping_s;		/* DOCCHAT_PING_S: seconds between ": ping" comments */
+	int probe_ms;		/* DOCCHAT_PROBE_MS: quiet before a liveness probe, 0 = off */
 	int grace_s;		/* DOCCHAT_GRACE_S: SIGTERM drain period */
 	int top_k;		/* DOCCHAT_TOP_K: default sources per answer */
 	int context_tokens;	/* DOCCHAT_CONTEXT_TOKENS: prompt budget */

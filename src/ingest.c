@@ -1,14 +1,15 @@
 /* ingest.c - files and texts into stored, searchable documents (see ingest.h).
  *
  * The boundary where document bytes enter docchat: a text is accepted only if it is
- * valid UTF-8 without NUL bytes (a rejected file is named with the byte offset of the
- * first bad byte, never stored as mojibake); a UTF-8 byte order mark is dropped and
- * line ends become "\n" before chunking, so offsets refer to that normalised text. The
- * content hash (of the normalised text, so a CRLF copy of a file is the same document)
- * lets the store skip files it already has. Directory walks are recursive, in byte
- * order of names, skip dot-files, follow symbolic links but never into a directory
- * already being walked, and report one line per file. Splitting is chunk.c's job, SQL
- * is store.c's; HTTP and other file formats are left to their own modules. */
+ * valid UTF-8 (checked with utf8.c) without NUL bytes; a rejected file is named with
+ * the byte offset of the first bad byte, never stored as mojibake. A UTF-8 byte order
+ * mark is dropped and line ends become "\n" before chunking, so offsets refer to that
+ * normalised text. The content hash (of the normalised text, so a CRLF copy of a file
+ * is the same document) lets the store skip files it already has. Directory walks are
+ * recursive, in byte order of names, skip dot-files, follow symbolic links but never
+ * into a directory already being walked, and report one line per file. Splitting is
+ * chunk.c's job, SQL is store.c's; HTTP and other file formats are left to their own
+ * modules. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "store.h"
+#include "utf8.h"
 
 #define INGEST_MAX_FILE (64 * 1024 * 1024)	/* largest text file read */
 #define INGEST_READ_BLOCK 65536
@@ -74,53 +76,18 @@ static int has_ext(const char *name, const char *const *exts)
 
 /* ---- text checks ---- */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates,
- * nothing above U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 /* DC_OK for NUL-free UTF-8, else DC_BADREQ with the offset of the first bad byte. */
-static enum dc_err check_text(const unsigned char *p, size_t n, char *cause, size_t len)
+static enum dc_err check_text(const char *p, size_t n, char *cause, size_t len)
 {
-	size_t i = 0, k;
+	const char *nul = n ? memchr(p, '\0', n) : NULL;
+	size_t valid = utf8_valid_prefix(p, n);
 
-	while (i < n) {
-		if (p[i] == 0)
-			return dc_fail(cause, len, DC_BADREQ, "contains a NUL byte at byte %zu "
-				       "(binary file?)", i);
-		k = utf8_seq(p + i, n - i);
-		if (!k)
-			return dc_fail(cause, len, DC_BADREQ, "not valid UTF-8 at byte %zu", i);
-		i += k;
-	}
+	/* Report whichever problem comes first in the file. */
+	if (nul && (size_t)(nul - p) < valid)
+		return dc_fail(cause, len, DC_BADREQ, "contains a NUL byte at byte %zu "
+			       "(binary file?)", (size_t)(nul - p));
+	if (valid < n)
+		return dc_fail(cause, len, DC_BADREQ, "not valid UTF-8 at byte %zu", valid);
 	return DC_OK;
 }
 
@@ -193,7 +160,7 @@ static enum dc_err ingest_buffer(struct store *st, const struct config *cfg,
 	*nchunks = 0;
 	if (!text && len)
 		return dc_fail(cause, causelen, DC_BADREQ, "no text given");
-	rc = check_text((const unsigned char *)text, len, cause, causelen);
+	rc = check_text(text, len, cause, causelen);
 	if (rc != DC_OK)
 		goto out;
 	rc = normalize(text ? text : "", len, &norm, &nlen);

@@ -16,15 +16,23 @@
 static void sse_touch(struct sse *s)
 {
 	clock_gettime(CLOCK_MONOTONIC, &s->last_write);
+	s->last_byte = s->last_write;
 }
 
-enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s)
+static long ms_since(const struct timespec *then, const struct timespec *now)
+{
+	return (long)((now->tv_sec - then->tv_sec) * 1000 +
+		      (now->tv_nsec - then->tv_nsec) / 1000000);
+}
+
+enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s, int probe_ms)
 {
 	enum dc_err rc;
 
 	s->req = r;
 	s->next_id = 1;
 	s->ping_s = ping_s;
+	s->probe_ms = probe_ms;
 	sse_touch(s);
 	rc = response_headers(r, 200, "text/event-stream; charset=utf-8",
 			      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
@@ -76,22 +84,33 @@ enum dc_err sse_send_typed(struct sse *s, const char *type, json_object *content
 	return rc;
 }
 
+static enum dc_err sse_raw(struct sse *s, const char *p, size_t n)
+{
+	enum dc_err rc = conn_write(s->req->conn, p, n);
+
+	return rc == DC_OK ? conn_flush(s->req->conn) : rc;
+}
+
 enum dc_err sse_tick(struct sse *s)
 {
-	struct timespec now;
 	static const char ping[] = ": ping\n\n";
+	struct timespec now;
 	enum dc_err rc;
 
 	if (conn_client_gone(s->req->conn))
 		return DC_HUP;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((now.tv_sec - s->last_write.tv_sec) * 1000 +
-	    (now.tv_nsec - s->last_write.tv_nsec) / 1000000 < (long)s->ping_s * 1000)
-		return DC_OK;
-	rc = conn_write(s->req->conn, ping, sizeof ping - 1);
-	if (rc == DC_OK)
-		rc = conn_flush(s->req->conn);
-	if (rc == DC_OK)
-		sse_touch(s);
-	return rc;
+	if (ms_since(&s->last_write, &now) >= (long)s->ping_s * 1000) {
+		rc = sse_raw(s, ping, sizeof ping - 1);
+		if (rc == DC_OK)
+			sse_touch(s);
+		return rc;
+	}
+	if (s->probe_ms > 0 && ms_since(&s->last_byte, &now) >= s->probe_ms) {
+		rc = sse_raw(s, "\n", 1);
+		if (rc == DC_OK)
+			s->last_byte = now;
+		return rc;
+	}
+	return DC_OK;
 }

@@ -17,12 +17,15 @@ struct sse {
 	struct request *req;
 	long next_id;
 	int ping_s;
-	struct timespec last_write;	/* CLOCK_MONOTONIC */
+	int probe_ms;
+	struct timespec last_write;	/* last event or ping (CLOCK_MONOTONIC) */
+	struct timespec last_byte;	/* last anything, probes included */
 };
 
 /* Send the stream's status and headers (200, text/event-stream, no-cache,
- * X-Accel-Buffering: no) and flush them. */
-enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s);
+ * X-Accel-Buffering: no) and flush them. ping_s: seconds of quiet before ": ping";
+ * probe_ms: milliseconds of quiet before a liveness probe (0: none). */
+enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s, int probe_ms);
 
 /* Send one event: "id: N\ndata: <json>\n\n", flushed. ev is not consumed.
  * DC_HUP when the client has gone (now or before). */
@@ -33,7 +36,10 @@ enum dc_err sse_send(struct sse *s, json_object *ev);
 enum dc_err sse_send_typed(struct sse *s, const char *type, json_object *content);
 
 /* Called while waiting: DC_HUP if the client has gone, else sends ": ping" when
- * ping_s seconds passed since the last write. */
+ * ping_s seconds passed since the last event or ping, and otherwise a lone line end
+ * (which SSE clients ignore) when probe_ms passed since the last byte. The probe exists
+ * because some web servers (lighttpd) do not watch the client while a response is in
+ * progress: only a write makes them notice it left and close our connection. */
 enum dc_err sse_tick(struct sse *s);
 
 #endif

@@ -68,6 +68,18 @@ static void test_paragraphs_kept_whole_when_they_fit(void)
 	expect(in, 0, 4, 0, four, 3);
 }
 
+static void test_fitting_paragraph_not_split_at_sentences(void)
+{
+	static const char in[] = "a b c.\n\nD e. F g.\n";
+	static const struct want w[] = {
+		{ "a b c.", NULL, 0, 6 },
+		{ "D e. F g.", NULL, 8, 17 },
+	};
+
+	/* "D e." would fit after "a b c." but the paragraph fits a chunk of its own */
+	expect(in, 0, 5, 0, w, 2);
+}
+
 static void test_blank_lines_with_spaces_separate_paragraphs(void)
 {
 	static const char in[] = "alpha beta\n  \t \ngamma delta\n";
@@ -248,6 +260,17 @@ static void test_wide_sentence_stop_is_a_boundary(void)
 	expect(in, 0, 1, 0, w, 2);
 }
 
+static void test_wide_stop_ends_a_spaced_sentence(void)
+{
+	static const char in[] = "甲。 乙 丙 丁";
+	static const struct want w[] = {
+		{ "甲。", NULL, 0, 6 },
+		{ "乙 丙 丁", NULL, 7, 18 },
+	};
+
+	expect(in, 0, 3, 0, w, 2);
+}
+
 static void test_unicode_spaces_separate_words(void)
 {
 	static const char in[] = "café\xc2\xa0naïve\xe3\x80\x80日本";
@@ -306,6 +329,7 @@ static void test_many_chunks_cover_text_in_order(void)
 int main(void)
 {
 	RUN(test_paragraphs_kept_whole_when_they_fit);
+	RUN(test_fitting_paragraph_not_split_at_sentences);
 	RUN(test_blank_lines_with_spaces_separate_paragraphs);
 	RUN(test_overlap_from_previous_tail);
 	RUN(test_overlap_starts_at_a_sentence);
@@ -321,6 +345,7 @@ int main(void)
 	RUN(test_code_fence_hides_headings);
 	RUN(test_utf8_runs_split_on_characters);
 	RUN(test_wide_sentence_stop_is_a_boundary);
+	RUN(test_wide_stop_ends_a_spaced_sentence);
 	RUN(test_unicode_spaces_separate_words);
 	RUN(test_empty_and_blank_input_give_no_chunks);
 	RUN(test_many_chunks_cover_text_in_order);

@@ -202,7 +202,7 @@ static void test_named_files(void)
 
 	memset(&stats, 0, sizeof(stats));
 	st = fresh();
-	snprintf(path, sizeof(path), "%s/image.png", docs);
+	CHECK(snprintf(path, sizeof(path), "%s/image.png", docs) < (int)sizeof(path));
 	CHECK_INT(ingest_logged(path, &stats, &log, err, sizeof(err)), DC_BADREQ);
 	expand("ingest @/image.png: unsupported file type (docchat reads .txt, .text, .md and "
 	       ".markdown)", want, sizeof(want));
@@ -210,20 +210,20 @@ static void test_named_files(void)
 	CHECK_STR(log, "");
 	free(log);
 
-	snprintf(path, sizeof(path), "%s/missing.txt", docs);
+	CHECK(snprintf(path, sizeof(path), "%s/missing.txt", docs) < (int)sizeof(path));
 	CHECK_INT(ingest_logged(path, &stats, &log, err, sizeof(err)), DC_SYSTEM);
 	expand("ingest @/missing.txt: No such file or directory", want, sizeof(want));
 	CHECK_STR(err, want);
 	free(log);
 
 	/* a bad file named directly: the call works, the file fails */
-	snprintf(path, sizeof(path), "%s/bad.txt", docs);
+	CHECK(snprintf(path, sizeof(path), "%s/bad.txt", docs) < (int)sizeof(path));
 	CHECK_INT(ingest_logged(path, &stats, &log, err, sizeof(err)), DC_OK);
 	expand("failed @/bad.txt: not valid UTF-8 at byte 6\n", want, sizeof(want));
 	CHECK_STR(log, want);
 	free(log);
 
-	snprintf(path, sizeof(path), "%s/sub/c.markdown", docs);
+	CHECK(snprintf(path, sizeof(path), "%s/sub/c.markdown", docs) < (int)sizeof(path));
 	CHECK_INT(ingest_logged(path, &stats, &log, err, sizeof(err)), DC_OK);
 	expand("added @/sub/c.markdown (1 chunk)\n", want, sizeof(want));
 	CHECK_STR(log, want);

@@ -27,7 +27,8 @@ static void close_conn(struct conn *c)
 static enum dc_err parse_body(const char *body, const char *cl, json_object **out, char *err)
 {
 	char clbuf[64];
-	char *env[] = { "REQUEST_METHOD=POST", "PATH_INFO=/x", clbuf, NULL };
+	char m[] = "REQUEST_METHOD=POST", pi[] = "PATH_INFO=/x";
+	char *env[] = { m, pi, clbuf, NULL };
 	struct conn c;
 	struct request r;
 	enum dc_err rc;
@@ -43,7 +44,8 @@ static enum dc_err parse_body(const char *body, const char *cl, json_object **ou
 
 static void test_params(void)
 {
-	char *env[] = { "REQUEST_METHOD=GET", "QUERY_STRING=a=1", "PATH_INFOX=no", NULL };
+	char m[] = "REQUEST_METHOD=GET", q[] = "QUERY_STRING=a=1", x[] = "PATH_INFOX=no";
+	char *env[] = { m, q, x, NULL };
 	struct conn c;
 	struct request r;
 

@@ -24,7 +24,8 @@ static char *read_all(FILE *f)
 
 static void setup(struct conn *c, struct request *r)
 {
-	static char *env[] = { "REQUEST_METHOD=POST", NULL };
+	static char m[] = "REQUEST_METHOD=POST";
+	static char *env[] = { m, NULL };
 
 	memset(c, 0, sizeof *c);
 	c->env = env;
@@ -42,7 +43,7 @@ static void test_framing(void)
 	char *out;
 
 	setup(&c, &r);
-	CHECK_INT(sse_begin(&s, &r, 15), DC_OK);
+	CHECK_INT(sse_begin(&s, &r, 15, 0), DC_OK);
 	json_object_object_add(ev, "type", json_object_new_string("chunk"));
 	json_object_object_add(ev, "content", json_object_new_string("a\nb \"q\" </script> é"));
 	CHECK_INT(sse_send(&s, ev), DC_OK);
@@ -66,7 +67,7 @@ static void test_ping_after_quiet(void)
 	char *out;
 
 	setup(&c, &r);
-	CHECK_INT(sse_begin(&s, &r, 1), DC_OK);
+	CHECK_INT(sse_begin(&s, &r, 1, 0), DC_OK);
 	CHECK_INT(sse_tick(&s), DC_OK);		/* too early: nothing */
 	s.last_write.tv_sec -= 2;		/* pretend 2 s of silence */
 	CHECK_INT(sse_tick(&s), DC_OK);
@@ -74,6 +75,25 @@ static void test_ping_after_quiet(void)
 	out = read_all(c.out);
 	CHECK(strstr(out, "\r\n\r\n: ping\n\n") != NULL);
 	CHECK(strstr(strstr(out, ": ping") + 1, ": ping") == NULL);
+	free(out);
+	fclose(c.out);
+}
+
+static void test_probe_between_pings(void)
+{
+	struct conn c;
+	struct request r;
+	struct sse s;
+	char *out;
+
+	setup(&c, &r);
+	CHECK_INT(sse_begin(&s, &r, 15, 500), DC_OK);
+	CHECK_INT(sse_tick(&s), DC_OK);		/* too early: nothing */
+	s.last_byte.tv_sec -= 1;		/* 1 s quiet: a probe, no ping */
+	CHECK_INT(sse_tick(&s), DC_OK);
+	CHECK_INT(sse_tick(&s), DC_OK);		/* just probed: nothing */
+	out = read_all(c.out);
+	CHECK_STR(strstr(out, "\r\n\r\n") + 4, "\n");	/* exactly one probe, no ping */
 	free(out);
 	fclose(c.out);
 }
@@ -89,7 +109,7 @@ static void test_client_gone(void)
 	setup(&c, &r);
 	fclose(c.out);
 	c.out = fdopen(fds[1], "w");
-	CHECK_INT(sse_begin(&s, &r, 15), DC_OK);
+	CHECK_INT(sse_begin(&s, &r, 15, 0), DC_OK);
 	close(fds[0]);				/* the web server hung up */
 	CHECK_INT(sse_tick(&s), DC_HUP);	/* noticed without writing */
 	CHECK_INT(sse_send_typed(&s, "done", NULL), DC_HUP);
@@ -102,6 +122,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_framing);
 	RUN(test_ping_after_quiet);
+	RUN(test_probe_between_pings);
 	RUN(test_client_gone);
 	return check_summary();
 }

@@ -205,8 +205,9 @@ static void test_session_list_newest_first(void)
 
 	CHECK_INT(store_session_create(st, "", "A", &a, err, sizeof(err)), DC_OK);
 	CHECK_INT(store_session_create(st, "", "B", &b, err, sizeof(err)), DC_OK);
-	snprintf(sql, sizeof(sql), "UPDATE sessions SET updated_at = 200 WHERE id = '%s';"
-		 "UPDATE sessions SET updated_at = 100 WHERE id = '%s'", a.id, b.id);
+	CHECK(snprintf(sql, sizeof(sql), "UPDATE sessions SET updated_at = 200 WHERE id = '%s';"
+		       "UPDATE sessions SET updated_at = 100 WHERE id = '%s'", a.id, b.id) <
+	      (int)sizeof(sql));
 	CHECK_INT(raw(sql), 0);
 	CHECK_INT(store_session_list(st, "", &list, &n, err, sizeof(err)), DC_OK);
 	CHECK_INT(n, 2);
@@ -241,7 +242,7 @@ static void test_owner_isolation_is_notfound(void)
 
 	memset(&got, 0, sizeof(got));
 	CHECK_INT(store_session_create(st, "alice", "mine", &a, err, sizeof(err)), DC_OK);
-	snprintf(want, sizeof(want), "session %s not found", a.id);
+	CHECK(snprintf(want, sizeof(want), "session %s not found", a.id) < (int)sizeof(want));
 	CHECK_INT(store_session_get(st, "bob", a.id, &got, err, sizeof(err)), DC_NOTFOUND);
 	CHECK_STR(err, want);
 	CHECK_INT(store_session_get(st, "", a.id, &got, err, sizeof(err)), DC_NOTFOUND);
@@ -379,19 +380,20 @@ static void test_rows_read_back_are_validated(void)
 	CHECK_INT(store_session_create(st, "", "c", &s, err, sizeof(err)), DC_OK);
 	CHECK_INT(store_message_add(st, s.id, "user", "q", "complete", NULL, &id, err,
 				    sizeof(err)), DC_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON;"
-		 " UPDATE messages SET status = 'bogus' WHERE id = %lld", id);
+	CHECK(snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON;"
+		       " UPDATE messages SET status = 'bogus' WHERE id = %lld", id) <
+	      (int)sizeof(sql));
 	CHECK_INT(raw(sql), 0);
 	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_DB);
 	CHECK(m == NULL && n == 0);
 	CHECK_STR(err, "list messages: message 1: unknown status 'bogus'");
-	snprintf(sql, sizeof(sql), "UPDATE messages SET status = 'complete',"
-		 " created_at = 'soon' WHERE id = %lld", id);
+	CHECK(snprintf(sql, sizeof(sql), "UPDATE messages SET status = 'complete',"
+		       " created_at = 'soon' WHERE id = %lld", id) < (int)sizeof(sql));
 	CHECK_INT(raw(sql), 0);
 	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_DB);
 	CHECK_STR(err, "list messages: message 1: column created_at is not an integer");
-	snprintf(sql, sizeof(sql), "UPDATE messages SET created_at = 5, content = x'00ff'"
-		 " WHERE id = %lld", id);
+	CHECK(snprintf(sql, sizeof(sql), "UPDATE messages SET created_at = 5,"
+		       " content = x'00ff' WHERE id = %lld", id) < (int)sizeof(sql));
 	CHECK_INT(raw(sql), 0);
 	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_DB);
 	CHECK_STR(err, "list messages: message 1: column content is not text");
