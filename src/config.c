@@ -50,6 +50,9 @@ static const struct setting settings[] = {
 	{ "DOCCHAT_EXTRACTIVE_DELAY_MS", SET_INT, OFF(extractive_delay_ms), "15", 0, 10000, 0 },
 	{ "DOCCHAT_CHUNK_TOKENS", SET_INT, OFF(chunk_tokens), "300", 20, 8000, 0 },
 	{ "DOCCHAT_CHUNK_OVERLAP", SET_INT, OFF(chunk_overlap), "50", 0, 4000, 0 },
+	{ "DOCCHAT_MAX_UPLOAD", SET_SIZE, OFF(max_upload), "20M", 1 * KIB, 1024 * MIB, 0 },
+	{ "DOCCHAT_EMBED_MODEL", SET_STR, OFF(embed_model), "", 0, 0, 0 },
+	{ "DOCCHAT_EMBED_BATCH", SET_INT, OFF(embed_batch), "32", 1, 2048, 0 },
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

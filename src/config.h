@@ -35,6 +35,9 @@ struct config {
 	int extractive_delay_ms;/* DOCCHAT_EXTRACTIVE_DELAY_MS: pause between words */
 	int chunk_tokens;	/* DOCCHAT_CHUNK_TOKENS */
 	int chunk_overlap;	/* DOCCHAT_CHUNK_OVERLAP */
+	size_t max_upload;	/* DOCCHAT_MAX_UPLOAD: bytes per uploaded file */
+	char *embed_model;	/* DOCCHAT_EMBED_MODEL: "provider:name", "" = keyword only */
+	int embed_batch;	/* DOCCHAT_EMBED_BATCH: chunks per embedding request */
 	char *config_file;	/* DOCCHAT_CONFIG, or NULL */
 };
 

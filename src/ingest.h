@@ -30,6 +30,29 @@ enum dc_err ingest_path(struct store *st, const struct config *cfg, const char *
 			const char *path, struct ingest_stats *stats, FILE *log,
 			char *err, size_t errlen);
 
+/* Why a file could not be ingested, for callers that must tell a person (HTTP status:
+ * UNSUPPORTED 415, TOO_BIG 413, the rest 422). */
+enum ingest_problem {
+	INGEST_FINE = 0,
+	INGEST_UNSUPPORTED,	/* the file type is not one docchat reads */
+	INGEST_TOO_BIG,		/* over the size limit */
+	INGEST_NOT_UTF8,	/* text in another encoding */
+	INGEST_NO_TEXT,		/* nothing to index (empty, scanned PDF, ...) */
+	INGEST_BROKEN		/* the file is damaged (a PDF that does not parse, ...) */
+};
+
+/* The file types ingestion accepts, for messages: ".txt, .md, ...". */
+const char *ingest_supported(void);
+
+/* Ingest a file held in memory (an upload): the format comes from name's extension.
+ * name is the file name shown to users (no directories). On failure *why says what kind
+ * of problem it was (INGEST_FINE for internal errors such as the database) and err says
+ * it in words. *existed = 1 when the same content was already stored for owner. */
+enum dc_err ingest_bytes(struct store *st, const struct config *cfg, const char *owner,
+			 const char *name, const char *data, size_t len, long long *doc_id,
+			 int *existed, long long *nchunks, enum ingest_problem *why,
+			 char *err, size_t errlen);
+
 /* Ingest an in-memory text (name decides the format: .md is Markdown, else plain). */
 enum dc_err ingest_text(struct store *st, const struct config *cfg, const char *owner,
 			const char *name, const char *path, const char *text, size_t len,
