@@ -25,14 +25,12 @@ static const struct route routes[] = {
 
 #define ALLOW_MAX 128
 
-static __thread const char *thread_db_error;
-
 int api_need_store(struct request *r)
 {
 	if (r->store)
 		return 0;
 	response_error(r, 503, "database unavailable: %s",
-		       thread_db_error ? thread_db_error : "not open");
+		       r->db_error && *r->db_error ? r->db_error : "not open");
 	return 1;
 }
 
@@ -72,8 +70,8 @@ void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
 	struct request r;
 	struct log_request line;
 
-	thread_db_error = dberr;
 	request_init(&r, conn, cfg, st);
+	r.db_error = dberr;
 	if (!*r.method)
 		response_error(&r, 400, "no REQUEST_METHOD: docchat must be run by a web server");
 	else

@@ -8,11 +8,12 @@
 void api_health(struct request *r)
 {
 	json_object *o = json_object_new_object();
-	char err[DC_ERRMAX] = "not open";
+	char err[DC_ERRMAX];
 	int ok;
 
 	if (!o)
 		return;
+	dc_fail(err, sizeof err, DC_DB, "%s", r->db_error && *r->db_error ? r->db_error : "not open");
 	ok = r->store && store_health(r->store, err, sizeof err) == DC_OK;
 	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "error"));
 	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));

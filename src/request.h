@@ -24,7 +24,8 @@ struct buf;
 struct request {
 	struct conn *conn;
 	const struct config *cfg;
-	struct store *store;		/* this thread's database connection */
+	struct store *store;		/* this thread's database connection, or NULL */
+	const char *db_error;		/* why store is NULL */
 	const char *method;		/* REQUEST_METHOD */
 	const char *path;		/* PATH_INFO, "/" when empty */
 	const char *query;		/* QUERY_STRING, "" when unset */

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""test_lifecycle.py - docchat's process life under lighttpd: SIGTERM drains, kill -9
+loses nothing, a restart marks half-written answers, an unusable database is a 503.
+
+- SIGTERM with a running stream: docchat stops accepting, lets the stream finish within
+  DOCCHAT_GRACE_S, and the answer is stored complete.
+- SIGTERM with a stream longer than the grace period: the stream ends with an `error`
+  event saying the server is shutting down, then `done`; the answer is stored as
+  `interrupted`, and the model server sees its connection closed.
+- kill -9 mid-stream: the database passes PRAGMA integrity_check, lighttpd brings
+  docchat back on the next request, and the restarted docchat marks the answer that was
+  left `streaming` as `interrupted`.
+- A database that cannot be opened: /health answers 503 naming the cause, other
+  endpoints 503 with {"error"}, and nothing crashes.
+"""
+
+import os
+import signal
+import sqlite3
+
+import harness as h
+from harness import check, eq, fakelib, test
+
+ctx = {}
+Q = "How long should green tea steep?"
+
+
+def setup():
+    tmp = h.TmpDir("lifecycle")
+    ctx["tmp"] = tmp
+    ctx["fake"] = h.FakeModel(tmp)
+
+
+def docchat_pids(srv):
+    """PIDs of the docchat processes lighttpd spawned for this configuration."""
+    want = ("DOCCHAT_CONFIG=" + srv.config_path).encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/exe" % d) != os.path.realpath(h.DOCCHAT_BIN):
+                continue
+            with open("/proc/%s/environ" % d, "rb") as f:
+                if want in f.read().split(b"\0"):
+                    pids.append(int(d))
+        except OSError:
+            continue
+    return pids
+
+
+def one_pid(srv):
+    pids = h.wait_for(lambda: docchat_pids(srv), 10, "the docchat process")
+    eq(len(pids), 1, "docchat processes for this configuration")
+    return pids[0]
+
+
+def read_until_chunks(st, n):
+    got = []
+    for _, ev in st:
+        if ev.get("type") == "chunk":
+            got.append(ev["content"])
+            if len(got) == n:
+                return got
+    h.fail("the stream ended after %d chunks" % len(got))
+
+
+def integrity_ok(path):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def wait_healthy(srv, timeout=20):
+    """lighttpd starts a new docchat on demand once the old one is gone."""
+    def healthy():
+        try:
+            status, _, body = srv.request("GET", "/api/health", timeout=5)
+        except OSError:
+            return False
+        return status == 200 and body.get("status") == "ok"
+    h.wait_for(healthy, timeout, "docchat to answer again", 0.2)
+
+
+def wait_gone(pid, timeout):
+    def gone():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            return True
+    h.wait_for(gone, timeout, "docchat %d to exit" % pid)
+
+
+@test
+def sigterm_lets_a_running_answer_finish():
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="drain", overrides={"DOCCHAT_GRACE_S": "20"})
+    model = h.fake_model("openai", tokens=20, pace_ms=100)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": model})
+    read_until_chunks(st, 3)
+    pid = one_pid(srv)
+    os.kill(pid, signal.SIGTERM)
+    events = [ev for _, ev in st]
+    types = [ev.get("type") for ev in events]
+    eq(types[-2:], ["metadata", "done"], "the last events after SIGTERM")
+    check("error" not in types, "an error event during the drain: %s" % h.short(events))
+    wait_gone(pid, 10)
+    wait_healthy(srv)
+    asst = srv.final_assistant(sid)
+    eq(asst["status"], "complete", "stored status of the drained answer")
+    eq(asst["content"], fakelib.expected_text(model), "stored content of the drained answer")
+
+
+@test
+def sigterm_past_the_grace_period_interrupts_and_stores():
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="grace", overrides={"DOCCHAT_GRACE_S": "1"})
+    model = h.fake_model("ollama", tokens=300, pace_ms=100)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": model})
+    got = read_until_chunks(st, 2)
+    pid = one_pid(srv)
+    os.kill(pid, signal.SIGTERM)
+    rest = [ev for _, ev in st]
+    types = [ev.get("type") for ev in rest]
+    eq(types[-2:], ["error", "done"], "the last events when the grace period ran out")
+    check("shutting down" in rest[-2].get("content", ""),
+          "error event content: %s" % h.short(rest[-2]))
+    streamed = "".join(got + [ev["content"] for ev in rest if ev.get("type") == "chunk"])
+    req = ctx["fake"].request_for(model, timeout=10, pred=lambda r: r["closed_by_client"])
+    check(req["tokens_sent"] < 300, "the model was not stopped")
+    wait_gone(pid, 10)
+    wait_healthy(srv)
+    asst = srv.final_assistant(sid)
+    eq(asst["status"], "interrupted", "stored status after the grace period")
+    eq(asst["content"], streamed, "stored content equals what was streamed")
+    eq(integrity_ok(srv.db_path), "ok", "integrity_check")
+
+
+@test
+def kill_9_mid_answer_then_restart_marks_it_interrupted():
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="kill9")
+    model = h.fake_model("openai", tokens=300, pace_ms=50)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": model})
+    read_until_chunks(st, 3)
+    pid = one_pid(srv)
+    os.kill(pid, signal.SIGKILL)
+    for _ in st:
+        pass
+    wait_gone(pid, 10)
+    eq(integrity_ok(srv.db_path), "ok", "integrity_check after kill -9")
+    wait_healthy(srv)
+    check(one_pid(srv) != pid, "the same process answered after kill -9")
+    asst = srv.final_assistant(sid)
+    eq(asst["status"], "interrupted", "stored status after kill -9 and restart")
+    again = h.fake_model("openai", tokens=5)
+    st2 = h.chat(srv, sid, Q, model=again)
+    parts = h.split_events(st2.events, sid, again)
+    eq(parts["text"], fakelib.expected_text(again), "an answer in the same session after the restart")
+
+
+@test
+def unusable_database_is_503_not_a_crash():
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="nodb", ingest=False, serve=False,
+                    overrides={"DOCCHAT_DB": "/nonexistent-dir/docchat.db"})
+    r = srv.cgi("GET", "/health")
+    eq(r.returncode, 0, "exit status")
+    eq(r.status, 503, "/health status with no database")
+    body = r.json()
+    eq(body.get("status"), "error", "health status field")
+    check("/nonexistent-dir" in body.get("database", ""), "database cause: %s" % h.short(body))
+    r = srv.cgi("POST", "/sessions", {})
+    eq(r.status, 503, "POST /sessions status with no database")
+    check("database" in r.json().get("error", ""), "error: %s" % h.short(r.json()))
+
+
+if __name__ == "__main__":
+    h.run(setup)
