@@ -7,14 +7,21 @@
  *   According to your documents: "First sentence." [1] "Second sentence." [2]
  *
  * Choosing: every sentence of every source is a candidate when it shares at least one
- * distinct content word with the question. Candidates rank by shared words, then those
- * of EXTRACTIVE_FULL_WORDS words or more before shorter ones (a lone heading), then by
- * source number and position. The best is always taken; then up to
- * EXTRACTIVE_MAX_SENTENCES in all, each sharing at least half as many words as the best,
- * not repeating a sentence already taken (chunks overlap) and fitting in
- * EXTRACTIVE_MAX_WORDS words and EXTRACTIVE_MAX_BYTES bytes of quotes together. Only
- * the best may be cut to fit, at a space (or a character boundary), ending in "…".
- * The quotes are given in source order, then in order within a source.
+ * distinct content word with the question; a leading Markdown heading line is dropped
+ * from it (headings are context, not answers) and code fences and underlines are never
+ * candidates. Each shared word weighs log(1 + N / df), N the candidates and df those
+ * containing the word, so words that every sentence shares count little; when the
+ * question asks for a quantity or a time ("how long", "when", ...) a sentence holding a
+ * digit gains the heaviest word's weight; and the sum is scaled by 0.5 + the source's
+ * search score. Candidates rank by that weight, then those of EXTRACTIVE_FULL_WORDS
+ * words or more before shorter ones, then by source number and position. The best is
+ * always taken; then up to EXTRACTIVE_MAX_SENTENCES in all, each sharing at least half
+ * as many distinct words as the best, skipping fragments shorter than
+ * EXTRACTIVE_FULL_WORDS words when fuller sentences matched, not repeating a sentence
+ * already taken (chunks overlap) and fitting in EXTRACTIVE_MAX_WORDS words and
+ * EXTRACTIVE_MAX_BYTES bytes of quotes together. Only the best may be cut to fit, at a
+ * space (or a character boundary), ending in "…". The quotes are given in source
+ * order, then in order within a source.
  *
  * Quoting: whitespace runs become one space, bytes that are not UTF-8 become U+FFFD and
  * leading list or heading markers ("- ", "# ") go; nothing else changes, so the quoted
@@ -35,6 +42,7 @@
  *
  * Knows nothing of the web server, SSE or storage. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,7 +60,10 @@
 #define EXTRACTIVE_MAX_ANSWER (64 * 1024)
 #define EXTRACTIVE_BYTES_PER_TOKEN 4	/* the estimate prompt.c uses */
 
-#define EXTRACTIVE_NO_ANSWER "I could not find anything about that in your documents."
+#define EXTRACTIVE_NO_ANSWER backend_extractive_no_answer
+
+const char backend_extractive_no_answer[] =
+	"I could not find anything about that in your documents.";
 
 static const char answer_intro[] = "According to your documents:";
 static const char ellipsis[] = "\xE2\x80\xA6";	/* … */
@@ -61,6 +72,8 @@ struct candidate {
 	size_t src;		/* source index, from 0 */
 	size_t pos;		/* sentence index within the source */
 	size_t shared;		/* distinct question words in the sentence */
+	double weight;		/* those words weighted by rarity among the candidates */
+	unsigned char *has;	/* which question words (q.n flags), owned */
 	size_t nwords;		/* words of text (space-separated) */
 	char *text;		/* cleaned sentence, owned */
 	size_t keep;		/* bytes of text quoted, once chosen */
@@ -75,8 +88,10 @@ static void pool_free(struct pool *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->n; i++)
+	for (i = 0; i < p->n; i++) {
 		free(p->v[i].text);
+		free(p->v[i].has);
+	}
 	free(p->v);
 	p->v = NULL;
 	p->n = p->cap = 0;
@@ -175,6 +190,84 @@ static size_t count_shared(const char *s, size_t n, const struct words_set *q,
 	return shared;
 }
 
+/* A Markdown heading line is context, not an answer: the bytes of s[0, n) left after a
+ * leading "# ..." line (0 when the sentence is only the heading). */
+static size_t skip_heading(const char *s, size_t n)
+{
+	const char *nl;
+
+	if (n == 0 || s[0] != '#' || marker_len(s, n) == 0)
+		return n;
+	nl = memchr(s, '\n', n);
+	return nl ? n - (size_t)(nl + 1 - s) : 0;
+}
+
+/* Weigh each candidate's question words by how rare they are among all candidates
+ * (a word every sentence shares says little about which one answers): the weight of a
+ * word found in df of N candidates is log(1 + N / df). */
+static void weigh(struct pool *p, size_t nq, int wants_number,
+		  const struct backend_source *src)
+{
+	size_t i, k, df;
+	double top = 0;
+
+	for (k = 0; k < nq; k++) {
+		double w;
+
+		for (df = 0, i = 0; i < p->n; i++)
+			df += p->v[i].has[k];
+		if (df == 0)
+			continue;
+		w = log(1.0 + (double)p->n / (double)df);
+		if (w > top)
+			top = w;
+		for (i = 0; i < p->n; i++)
+			if (p->v[i].has[k])
+				p->v[i].weight += w;
+	}
+	/* "How long ...?" is answered by a sentence with a number in it. */
+	for (i = 0; wants_number && i < p->n; i++)
+		if (strpbrk(p->v[i].text, "0123456789"))
+			p->v[i].weight += top;
+	/* A sentence from a passage the search ranked higher is likelier the answer. */
+	for (i = 0; i < p->n; i++)
+		p->v[i].weight *= 0.5 + src[p->v[i].src].score;
+}
+
+/* Does the question ask for a quantity, a time or a date? */
+static int asks_for_number(const char *question)
+{
+	static const char *const cues[] = { "how long", "how often", "how much", "how many",
+					    "how far", "how old", "how big", "when ", "what time",
+					    "what year", "which year", "what date" };
+	char low[256];
+	size_t i, n = strlen(question);
+
+	if (n >= sizeof low)
+		n = sizeof low - 1;
+	for (i = 0; i < n; i++)
+		low[i] = (char)(question[i] >= 'A' && question[i] <= 'Z' ? question[i] + 32 : question[i]);
+	low[n] = '\0';
+	for (i = 0; i < sizeof cues / sizeof cues[0]; i++)
+		if (strstr(low, cues[i]))
+			return 1;
+	return 0;
+}
+
+/* Code blocks and underlines are not sentences to quote. */
+static int is_markup(const char *s, size_t n)
+{
+	size_t alnum = 0;
+
+	if (n >= 3 && (memcmp(s, "```", 3) == 0 || memcmp(s, "~~~", 3) == 0))
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if ((s[i] >= '0' && s[i] <= '9') || ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'z') ||
+		    (unsigned char)s[i] >= 0x80)
+			alnum++;
+	return alnum * 4 < n;
+}
+
 /* Add the sentences of source src that share a word with q to the pool. */
 static enum dc_err collect_source(const char *text, size_t src, const struct words_set *q,
 				  unsigned char *seen, struct pool *p)
@@ -190,21 +283,32 @@ static enum dc_err collect_source(const char *text, size_t src, const struct wor
 	if (rc != DC_OK)
 		goto out;
 	for (i = 0; i < nsp; i++) {
-		c.shared = count_shared(text + sp[i].start, sp[i].len, q, seen);
+		const char *s = text + sp[i].start;
+		size_t n = skip_heading(s, sp[i].len);
+
+		s += sp[i].len - n;
+		if (is_markup(s, n))
+			continue;
+		c.shared = count_shared(s, n, q, seen);
 		if (c.shared == 0)
 			continue;
-		rc = clean_sentence(text + sp[i].start, sp[i].len, &b);
+		rc = clean_sentence(s, n, &b);
 		if (rc != DC_OK)
 			goto out;
 		c.src = src;
 		c.pos = i;
+		c.weight = 0;
 		c.nwords = count_words(buf_str(&b), b.len);
 		c.keep = b.len;
+		c.has = malloc(q->n);
 		c.text = buf_take(&b, NULL);
-		if (!c.text) {
+		if (!c.text || !c.has) {
+			free(c.text);
+			free(c.has);
 			rc = DC_NOMEM;
 			goto out;
 		}
+		memcpy(c.has, seen, q->n);
 		rc = pool_add(p, &c);
 		if (rc != DC_OK)
 			goto out;
@@ -220,8 +324,8 @@ static int cmp_rank(const void *pa, const void *pb)
 	const struct candidate *a = pa, *b = pb;
 	int fa = a->nwords >= EXTRACTIVE_FULL_WORDS, fb = b->nwords >= EXTRACTIVE_FULL_WORDS;
 
-	if (a->shared != b->shared)
-		return a->shared > b->shared ? -1 : 1;
+	if (a->weight != b->weight)
+		return a->weight > b->weight ? -1 : 1;
 	if (fa != fb)
 		return fa ? -1 : 1;
 	if (a->src != b->src)
@@ -270,18 +374,22 @@ static size_t cut_length(const char *s, size_t len, size_t max_words, size_t max
  * EXTRACTIVE_MAX_SENTENCES), in source order; returns how many. */
 static size_t choose(struct pool *p, struct candidate **chosen)
 {
-	size_t i, j, n = 0, words = 0, bytes = 0, need, len;
-	int dup;
+	size_t i, j, n = 0, words = 0, bytes = 0, len;
+	size_t need;
+	int dup, have_full = 0;
 
 	if (p->n == 0)
 		return 0;
 	qsort(p->v, p->n, sizeof(p->v[0]), cmp_rank);
 	need = (p->v[0].shared + 1) / 2;
+	for (i = 0; i < p->n; i++)
+		have_full |= p->v[i].nwords >= EXTRACTIVE_FULL_WORDS;
 	for (i = 0; i < p->n && n < EXTRACTIVE_MAX_SENTENCES; i++) {
 		struct candidate *c = &p->v[i];
 
-		if (c->shared < need)
-			break;
+		/* a heading-like fragment only when nothing fuller matched */
+		if (c->shared < need || (have_full && c->nwords < EXTRACTIVE_FULL_WORDS))
+			continue;
 		for (dup = 0, j = 0; j < n && !dup; j++)
 			dup = strcmp(chosen[j]->text, c->text) == 0;
 		if (dup)
@@ -364,8 +472,10 @@ static enum dc_err compose(const struct backend_req *req, struct buf *answer)
 	for (i = 0; i < req->nsources && rc == DC_OK; i++)
 		if (req->sources[i].text)
 			rc = collect_source(req->sources[i].text, i, &q, seen, &p);
-	if (rc == DC_OK)
+	if (rc == DC_OK) {
+		weigh(&p, q.n, asks_for_number(question), req->sources);
 		n = choose(&p, chosen);
+	}
 out:
 	if (rc == DC_OK)
 		rc = build_answer(chosen, n, answer);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_extractive.h"
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
@@ -318,6 +319,18 @@ static enum dc_err generate(struct answer *a)
 	return rc;
 }
 
+/* {"score": 0, "unsupported": []}: an answer that asserts nothing. */
+static json_object *no_claims_json(void)
+{
+	json_object *o = json_object_new_object();
+
+	if (o) {
+		json_object_object_add(o, "score", json_object_new_double(0));
+		json_object_object_add(o, "unsupported", json_object_new_array());
+	}
+	return o;
+}
+
 static json_object *hallucination_json(struct answer *a)
 {
 	const char **texts;
@@ -326,6 +339,8 @@ static json_object *hallucination_json(struct answer *a)
 
 	if (strcmp(a->p->search_mode, "none") == 0)
 		return NULL;
+	if (strcmp(buf_str(&a->text), backend_extractive_no_answer) == 0)
+		return no_claims_json();
 	texts = calloc(a->prompt.sources_used + 1, sizeof *texts);
 	if (!texts)
 		return NULL;
