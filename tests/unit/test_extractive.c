@@ -365,6 +365,38 @@ static void test_extractive_long_unspaced_sentence_cut_at_character(void)
 	buf_free(&text);
 }
 
+static void test_extractive_heading_and_code_never_quoted(void)
+{
+	static const char *const texts[] = {
+		"# Green tea guide\n\nGreen tea likes water well below boiling.\n\n"
+		"```\ngreen tea --steep 2m\n```\n\nSteep green tea for two minutes at most."
+	};
+	struct sink s;
+	struct backend_result res;
+
+	sink_init(&s);
+	CHECK_INT(ask(&s, "How should green tea be made?", texts, 1, 0, &res), DC_OK);
+	CHECK_STR(buf_str(&s.text), "According to your documents: "
+		  "\"Green tea likes water well below boiling.\" [1] "
+		  "\"Steep green tea for two minutes at most.\" [1]");
+	buf_free(&s.text);
+}
+
+static void test_extractive_quantity_question_prefers_numbers(void)
+{
+	static const char *const texts[] = {
+		"The apple cake is a family favourite. The apple cake uses tart apples. "
+		"Everyone asks for the apple cake recipe. Bake it at 180 degrees for 45 minutes."
+	};
+	struct sink s;
+	struct backend_result res;
+
+	sink_init(&s);
+	CHECK_INT(ask(&s, "How long do I bake the apple cake?", texts, 1, 0, &res), DC_OK);
+	CHECK(strstr(buf_str(&s.text), "\"Bake it at 180 degrees for 45 minutes.\" [1]") != NULL);
+	buf_free(&s.text);
+}
+
 int main(void)
 {
 	RUN(test_extractive_quotes_best_sentences_in_source_order);
@@ -377,6 +409,8 @@ int main(void)
 	RUN(test_extractive_utf8_sentences_survive);
 	RUN(test_extractive_markers_dropped_and_unended_quote_closed);
 	RUN(test_extractive_repeated_sentence_quoted_once);
+	RUN(test_extractive_heading_and_code_never_quoted);
+	RUN(test_extractive_quantity_question_prefers_numbers);
 	RUN(test_extractive_long_sentence_cut_to_120_words);
 	RUN(test_extractive_long_unspaced_sentence_cut_at_character);
 	return check_summary();
