@@ -12,9 +12,12 @@ loses nothing, a restart marks half-written answers, an unusable database is a 5
   left `streaming` as `interrupted`.
 - A database that cannot be opened: /health answers 503 naming the cause, other
   endpoints 503 with {"error"}, and nothing crashes.
+- One log line per request on stderr (which lighttpd passes on): method, path, status,
+  duration, model, tokens, and the error if any.
 """
 
 import os
+import re
 import signal
 import sqlite3
 
@@ -175,6 +178,36 @@ def unusable_database_is_503_not_a_crash():
     r = srv.cgi("POST", "/sessions", {})
     eq(r.status, 503, "POST /sessions status with no database")
     check("database" in r.json().get("error", ""), "error: %s" % h.short(r.json()))
+
+
+@test
+def one_log_line_per_request():
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="logs")
+    sid = srv.new_session()
+    ok = h.fake_model("openai", tokens=7)
+    h.chat(srv, sid, Q, model=ok)
+    bad = h.fake_model("ollama", fault="http500")
+    h.chat(srv, sid, Q, model=bad)
+    srv.request("GET", "/api/nope")
+    log = os.path.join(srv.state, "lighttpd.out")
+
+    def lines():
+        with open(log, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        found = [l for l in text.splitlines() if "/chat/%s/stream" % sid in l or "/nope" in l]
+        return found if len(found) >= 3 else None
+    found = h.wait_for(lines, 10, "three request log lines in %s" % log)
+    line_re = r"^docchat\[\d+\]: %s %s %d \d+ms model=%s tokens=%s%s$"
+    path = "/chat/%s/stream" % sid
+    check(re.match(line_re % ("POST", re.escape(path), 200, re.escape(ok), "7", ""), found[0]),
+          "log line of a complete answer: %r" % found[0])
+    check(re.match(line_re % ("POST", re.escape(path), 200, re.escape(bad), "-1",
+                              " error=error: ollama: HTTP 500: .*"), found[1]),
+          "log line of a failed answer: %r" % found[1])
+    check(re.match(line_re % ("GET", "/nope", 404, "-", "-1",
+                              " error=no such resource: /nope"), found[2]),
+          "log line of a 404: %r" % found[2])
+    eq(srv.secret_leaks(), [], "files holding the API key")
 
 
 if __name__ == "__main__":
