@@ -21,6 +21,10 @@ static const struct route routes[] = {
 	{ "POST", "/chat/{id}/stream", api_chat_stream },
 	{ "GET", "/chat/{id}/stream", api_chat_stream },
 	{ "GET", "/documents", api_document_list },
+	{ "POST", "/documents", api_document_upload },
+	{ "GET", "/documents/{id}", api_document_get },
+	{ "DELETE", "/documents/{id}", api_document_delete },
+	{ "GET", "/search", api_search },
 };
 
 #define ALLOW_MAX 128

@@ -26,6 +26,10 @@ void api_session_rename(struct request *r);
 void api_session_delete(struct request *r);
 void api_chat_stream(struct request *r);	/* api_chat.c */
 void api_document_list(struct request *r);	/* api_documents.c */
+void api_document_upload(struct request *r);
+void api_document_get(struct request *r);
+void api_document_delete(struct request *r);
+void api_search(struct request *r);		/* api_search.c */
 
 /* Answer 503 if the request has no database connection; returns 1 when it did. */
 int api_need_store(struct request *r);

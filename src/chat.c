@@ -1,9 +1,11 @@
 /* chat.c - answering one question end to end (see chat.h).
  *
  * Order of work, which is also the order of events:
- *   start -> status "Searching documents..." -> search -> history + prompt -> sources
- *   -> assistant row stored as 'streaming' -> status "Generating response..."
- *   -> chunk per token -> grounding -> row finished -> metadata -> done.
+ *   start -> status "Searching documents..." -> search [-> status "Vector search
+ *   unavailable (...); using keyword search" when the embedding server failed]
+ *   -> history + prompt -> sources -> assistant row stored as 'streaming'
+ *   -> status "Generating response..." -> chunk per token -> grounding -> row finished
+ *   -> metadata -> done.
  * The assistant row is written as 'streaming' before the first token so that a process
  * killed mid-answer leaves a row that start-up marks 'interrupted'. */
 #include <stdio.h>
@@ -85,6 +87,7 @@ struct answer {
 	const struct chat_sink *sink;
 	struct search_hit *hits;
 	size_t nhits;
+	struct search_used used;	/* how the search ran (mode AUTO: it did not) */
 	struct prompt_turn *turns;
 	size_t nturns;
 	struct store_message *history;
@@ -151,13 +154,27 @@ static enum dc_err emit_start(struct answer *a)
 static enum dc_err run_search(struct answer *a)
 {
 	const struct chat_params *p = a->p;
+	int selected = strcmp(p->search_mode, "selected") == 0;
 
 	if (strcmp(p->search_mode, "none") == 0)
 		return DC_OK;
-	return search_keyword(a->st, p->owner, p->question,
-			      strcmp(p->search_mode, "selected") == 0 ? p->doc_ids : NULL,
-			      strcmp(p->search_mode, "selected") == 0 ? p->ndocs : 0, p->top_k,
-			      &a->hits, &a->nhits, a->err, sizeof a->err);
+	return search_run(a->st, a->cfg, p->owner, p->question, SEARCH_AUTO,
+			  selected ? p->doc_ids : NULL, selected ? p->ndocs : 0, p->top_k,
+			  &a->hits, &a->nhits, &a->used, a->err, sizeof a->err);
+}
+
+/* Vector search failed and keyword search answered instead: say so, and why. */
+static enum dc_err emit_fallback(struct answer *a)
+{
+	struct buf b;
+	enum dc_err rc;
+
+	buf_init(&b, 2 * DC_ERRMAX);
+	rc = buf_printf(&b, "Vector search unavailable (%s); using keyword search", a->used.fallback);
+	if (rc == DC_OK)
+		rc = emit_status(a, buf_str(&b));
+	buf_free(&b);
+	return rc;
 }
 
 /* Earlier turns of the session: every message before this question that has text,
@@ -230,27 +247,6 @@ static enum dc_err build_prompt(struct answer *a)
 	return rc;
 }
 
-static json_object *source_json(const struct search_hit *h)
-{
-	json_object *o = json_object_new_object();
-	json_object *m = json_object_new_object();
-
-	if (!o || !m) {
-		json_object_put(o);
-		json_object_put(m);
-		return NULL;
-	}
-	json_object_object_add(o, "text", json_object_new_string(h->h.text ? h->h.text : ""));
-	json_object_object_add(o, "score", json_object_new_double(h->score));
-	json_object_object_add(m, "document_id", json_object_new_int64(h->h.document_id));
-	json_object_object_add(m, "document", json_object_new_string(h->h.document ? h->h.document : ""));
-	json_object_object_add(m, "chunk", json_object_new_int(h->h.ordinal));
-	json_object_object_add(m, "heading", h->h.heading ? json_object_new_string(h->h.heading) : NULL);
-	json_object_object_add(m, "page", h->h.page > 0 ? json_object_new_int(h->h.page) : NULL);
-	json_object_object_add(o, "metadata", m);
-	return o;
-}
-
 static enum dc_err emit_sources(struct answer *a)
 {
 	json_object *ev;
@@ -259,7 +255,7 @@ static enum dc_err emit_sources(struct answer *a)
 	if (!a->sources)
 		return DC_NOMEM;
 	for (size_t i = 0; i < a->nhits; i++)
-		json_object_array_add(a->sources, source_json(&a->hits[i]));
+		json_object_array_add(a->sources, search_hit_json(&a->hits[i]));
 	ev = event_new("sources", "content", json_object_get(a->sources));
 	if (ev)
 		json_object_object_add(ev, "chunks_used", json_object_new_int64((int64_t)a->prompt.sources_used));
@@ -404,6 +400,8 @@ static json_object *metadata_json(struct answer *a)
 	json_object_object_add(m, "confidence", json_object_new_double(confidence_of(a)));
 	json_object_object_add(m, "hallucination", hallucination_json(a));
 	json_object_object_add(m, "search_mode", json_object_new_string(a->p->search_mode));
+	json_object_object_add(m, "retrieval", a->used.mode == SEARCH_AUTO ? NULL :
+			       json_object_new_string(search_mode_name(a->used.mode)));
 	json_object_object_add(m, "total_response", json_object_new_string_len(buf_str(&a->text), (int)a->text.len));
 	json_object_object_add(m, "message_id", json_object_new_int64(a->message_id));
 	json_object_object_add(m, "finish_reason", a->res.finish_reason[0] ?
@@ -486,6 +484,8 @@ static enum dc_err prepare(struct answer *a, long long user_msg_id)
 
 	if (rc == DC_OK)
 		rc = run_search(a);
+	if (rc == DC_OK && a->used.fallback[0])
+		rc = emit_fallback(a);
 	if (rc == DC_OK)
 		rc = load_history(a, user_msg_id);
 	if (rc == DC_OK)

@@ -15,17 +15,25 @@
  * Every other chunk begins with up to `overlap` words of the previous one, from a
  * sentence start where the tail holds one. A chunk's text is exactly the input bytes
  * [start, end), so offsets always point at it. Written by hand: the rules are ours.
+ *
+ * Headings an extractor found (HTML's <h1>..<h6>) arrive as a list of whole lines and
+ * are treated exactly like Markdown heading lines. Each level of a heading path is cut
+ * to CHUNK_MAX_HEADING_BYTES, so a runaway heading cannot be copied into every chunk.
+ * With page starts (a PDF), a chunk's page is the page of its first byte, overlap
+ * included, because that is where a reader finds the start of the quoted text.
  * Knows nothing of files, formats or storage. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "chunk.h"
+#include "extract.h"
 
 #define CHUNK_LONG_WORD_BYTES 24	/* a longer run of non-space bytes is several words */
 #define CHUNK_SECTION_LEVEL 2		/* headings at this level or above start a chunk */
 #define CHUNK_MAX_LEVEL 6		/* ###### is the deepest Markdown heading */
 #define CHUNK_PATH_SEP " > "
+#define CHUNK_MAX_HEADING_BYTES 200	/* of one level of a heading path */
 
 enum {
 	W_PARA = 1,		/* first word of a paragraph or heading */
@@ -54,6 +62,10 @@ struct scan {
 	struct span level[CHUNK_MAX_LEVEL + 1];	/* heading text per level, [1..6] */
 	int path;		/* current path, -1 before the first heading */
 	int sent_end;		/* the last word added ended a sentence */
+	const struct extract_heading *hs;	/* headings found by an extractor */
+	size_t nhs, hnext;	/* how many, and the next one not yet reached */
+	const size_t *pages;	/* page start offsets, or NULL */
+	size_t npages;
 };
 
 /* ---- bytes ---- */
@@ -206,7 +218,12 @@ static enum dc_err set_heading(struct scan *sc, int level, size_t off, size_t le
 	enum dc_err rc = DC_OK;
 	int l;
 
-	buf_init(&path, sc->len + CHUNK_MAX_LEVEL * sizeof(CHUNK_PATH_SEP));
+	buf_init(&path, CHUNK_MAX_LEVEL * (CHUNK_MAX_HEADING_BYTES + sizeof(CHUNK_PATH_SEP)));
+	if (len > CHUNK_MAX_HEADING_BYTES) {	/* cut before a UTF-8 lead byte */
+		len = CHUNK_MAX_HEADING_BYTES;
+		while (len > 0 && ((unsigned char)sc->text[off + len] & 0xc0) == 0x80)
+			len--;
+	}
 	sc->level[level].off = off;
 	sc->level[level].len = len;
 	for (l = level + 1; l <= CHUNK_MAX_LEVEL; l++)
@@ -377,6 +394,19 @@ static enum dc_err markdown_line(struct scan *sc, struct para *pa, size_t ls, si
 	return DC_OK;
 }
 
+/* A heading line an extractor found at [ls, le): a paragraph of its own. */
+static enum dc_err found_heading(struct scan *sc, struct para *pa, size_t ls, size_t le)
+{
+	const struct extract_heading *h = &sc->hs[sc->hnext++];
+	enum dc_err rc = para_flush(sc, pa);
+
+	if (rc == DC_OK)
+		rc = set_heading(sc, h->level, h->off, h->len);
+	if (rc == DC_OK)
+		rc = add_words(sc, ls, le, heading_flags(h->level));
+	return rc;
+}
+
 static enum dc_err scan_text(struct scan *sc, int markdown)
 {
 	struct para pa = { 0, 0, 0, 0, 0, 0 };
@@ -390,6 +420,10 @@ static enum dc_err scan_text(struct scan *sc, int markdown)
 		nl = memchr(sc->text + ls, '\n', sc->len - ls);
 		le = nl ? (size_t)(nl - sc->text) : sc->len;
 		pos = nl ? le + 1 : sc->len;
+		if (sc->hnext < sc->nhs && sc->hs[sc->hnext].off == ls) {
+			rc = found_heading(sc, &pa, ls, le);
+			continue;
+		}
 		is_fence = markdown && fence_line(sc->text, ls, le);
 		if (markdown && !in_fence && !is_fence) {
 			rc = markdown_line(sc, &pa, ls, le, &done);
@@ -471,6 +505,23 @@ static size_t section_break(const struct scan *sc, size_t i, size_t limit)
 	return 0;
 }
 
+/* The page holding byte off: the last page starting at or before it. */
+static int page_of(const struct scan *sc, size_t off)
+{
+	size_t lo = 0, hi = sc->npages, mid;
+
+	if (sc->npages == 0)
+		return 0;
+	while (hi - lo > 1) {	/* pages[lo] <= off holds, or lo is 0 */
+		mid = lo + (hi - lo) / 2;
+		if (sc->pages[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo + 1 > (size_t)0x7fffffff ? 0x7fffffff : (int)(lo + 1);
+}
+
 /* Fill c from words [ov, end), new words from i; heading from the first body word. */
 static enum dc_err emit(const struct scan *sc, size_t ov, size_t i, size_t end,
 			struct chunk *c)
@@ -497,6 +548,7 @@ static enum dc_err emit(const struct scan *sc, size_t ov, size_t i, size_t end,
 	}
 	c->start = (long long)start;
 	c->end = (long long)stop;
+	c->page = page_of(sc, start);
 	return DC_OK;
 }
 
@@ -547,31 +599,82 @@ static void scan_free(struct scan *sc)
 	free(sc->w);
 }
 
-enum dc_err chunk_text(const char *text, size_t len, int markdown, int target, int overlap,
-		       struct chunk **out, size_t *n)
+/* Both entry points: sc holds the text and its layout. */
+static enum dc_err chunk_scan(struct scan *sc, int markdown, int target, int overlap,
+			      struct chunk **out, size_t *n)
 {
-	struct scan sc;
 	size_t ovl;
 	enum dc_err rc;
 
 	*out = NULL;
 	*n = 0;
-	if (target <= 0 || (!text && len))
+	if (target <= 0 || (!sc->text && sc->len))
 		return DC_BADREQ;
 	/* Held to half the target, so repeated text never outweighs a full chunk's new
 	 * text. (Progress does not depend on it: every chunk adds at least one word.) */
 	ovl = overlap < 0 ? 0 : (size_t)overlap;
 	if (ovl > (size_t)target / 2)
 		ovl = (size_t)target / 2;
+	sc->path = -1;
+	rc = scan_text(sc, markdown);
+	if (rc == DC_OK)
+		rc = pack(sc, (size_t)target, ovl, out, n);
+	scan_free(sc);
+	return rc;
+}
+
+enum dc_err chunk_text(const char *text, size_t len, int markdown, int target, int overlap,
+		       struct chunk **out, size_t *n)
+{
+	struct scan sc;
+
 	memset(&sc, 0, sizeof(sc));
 	sc.text = text;
 	sc.len = len;
-	sc.path = -1;
-	rc = scan_text(&sc, markdown);
-	if (rc == DC_OK)
-		rc = pack(&sc, (size_t)target, ovl, out, n);
-	scan_free(&sc);
-	return rc;
+	return chunk_scan(&sc, markdown, target, overlap, out, n);
+}
+
+/* Do the headings and page starts keep extract.h's rules? */
+static int layout_ok(const struct extract_doc *doc)
+{
+	const struct extract_heading *h;
+	size_t i, prev_end = 0;
+
+	if ((doc->nheadings && !doc->headings) || (doc->npages && !doc->pages))
+		return 0;
+	for (i = 0; i < doc->nheadings; i++) {
+		h = &doc->headings[i];
+		if (h->level < 1 || h->level > CHUNK_MAX_LEVEL || h->len == 0 ||
+		    h->off > doc->len || h->len > doc->len - h->off || (i && h->off <= prev_end) ||
+		    (h->off > 0 && doc->text[h->off - 1] != '\n') ||
+		    (h->off + h->len < doc->len && doc->text[h->off + h->len] != '\n') ||
+		    memchr(doc->text + h->off, '\n', h->len))
+			return 0;
+		prev_end = h->off + h->len;
+	}
+	for (i = 0; i < doc->npages; i++)
+		if (doc->pages[i] > doc->len || (i && doc->pages[i] < doc->pages[i - 1]))
+			return 0;
+	return 1;
+}
+
+enum dc_err chunk_doc(const struct extract_doc *doc, int target, int overlap,
+		      struct chunk **out, size_t *n)
+{
+	struct scan sc;
+
+	*out = NULL;
+	*n = 0;
+	if (!doc || (!doc->text && doc->len) || !layout_ok(doc))
+		return DC_BADREQ;
+	memset(&sc, 0, sizeof(sc));
+	sc.text = doc->text;
+	sc.len = doc->len;
+	sc.hs = doc->headings;
+	sc.nhs = doc->nheadings;
+	sc.pages = doc->pages;
+	sc.npages = doc->npages;
+	return chunk_scan(&sc, doc->markdown, target, overlap, out, n);
 }
 
 void chunks_free(struct chunk *c, size_t n)

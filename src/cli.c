@@ -1,4 +1,4 @@
-/* cli.c - the admin tool: `docchat ingest|documents|search|ask|sessions|config`.
+/* cli.c - the admin tool: `docchat ingest|documents|remove|search|ask|sessions|config`.
  *
  * Each subcommand is a row in a table (cgit's habit) with its own option parsing; they
  * use the same modules as the FastCGI side (ingest, search, chat, store), so what the
@@ -20,6 +20,8 @@
 #include "ingest.h"
 #include "search.h"
 #include "store.h"
+#include "vectors.h"
+#include "worker.h"
 
 #define EXIT_USAGE 2
 #define EXCERPT_BYTES 160
@@ -39,14 +41,17 @@ struct command {
 
 static int cmd_ingest(struct cli *c, int argc, char **argv);
 static int cmd_documents(struct cli *c, int argc, char **argv);
+static int cmd_remove(struct cli *c, int argc, char **argv);
 static int cmd_search(struct cli *c, int argc, char **argv);
 static int cmd_ask(struct cli *c, int argc, char **argv);
 static int cmd_sessions(struct cli *c, int argc, char **argv);
 static int cmd_config(struct cli *c, int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "ingest", cmd_ingest, "[--owner USER] FILE|DIR...", "add .txt and .md files to the library" },
-	{ "documents", cmd_documents, "", "list the stored documents" },
+	{ "ingest", cmd_ingest, "[--owner USER] [--replace] FILE|DIR...",
+	  "add .txt, .md, .html and .pdf files; --replace swaps in changed versions" },
+	{ "documents", cmd_documents, "", "list the stored documents of every owner" },
+	{ "remove", cmd_remove, "ID...", "delete documents with their chunks" },
 	{ "search", cmd_search, "[--top-k N] QUERY", "show the passages a question retrieves" },
 	{ "ask", cmd_ask, "[--model M] [--session ID] [--mode all|none] [--top-k N]\n"
 	  "                [--temperature T] [--show-prompt] QUESTION",
@@ -74,8 +79,15 @@ void cli_usage(FILE *f)
 
 static int open_store(struct cli *c)
 {
+	char self[WORKER_ID_MAX];
+
 	if (store_open(c->cfg.db_path, &c->st, c->err, sizeof c->err) != DC_OK) {
 		fprintf(stderr, "docchat: %s\n", c->err);
+		return 0;
+	}
+	worker_self(self, sizeof self);	/* `ask` writes answers like a server does */
+	if (store_set_worker(c->st, self) != DC_OK) {
+		fprintf(stderr, "docchat: out of memory\n");
 		return 0;
 	}
 	return 1;
@@ -101,39 +113,56 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 	return 1;
 }
 
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
 static int cmd_ingest(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { { "owner", required_argument, NULL, 'o' }, { 0, 0, 0, 0 } };
+	static const struct option opts[] = {
+		{ "owner", required_argument, NULL, 'o' },
+		{ "replace", no_argument, NULL, 'r' },
+		{ 0, 0, 0, 0 } };
 	const char *owner = "";
 	struct ingest_stats total;
+	struct timespec start;
+	unsigned flags = 0;
+	double secs;
 	int opt, status = 0;
 
-	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (opt != 'o')
+	while ((opt = getopt_long(argc, argv, "o:r", opts, NULL)) != -1) {
+		if (opt == 'o')
+			owner = optarg;
+		else if (opt == 'r')
+			flags |= INGEST_REPLACE;
+		else
 			return usage_error("ingest", "unknown option");
-		owner = optarg;
 	}
 	if (optind >= argc)
 		return usage_error("ingest", "name at least one file or directory");
 	if (!open_store(c))
 		return 1;
 	memset(&total, 0, sizeof total);
-	for (int i = optind; i < argc; i++) {
-		struct ingest_stats s;
-
-		memset(&s, 0, sizeof s);
-		if (ingest_path(c->st, &c->cfg, owner, argv[i], &s, stderr, c->err, sizeof c->err) != DC_OK) {
-			fprintf(stderr, "docchat: %s\n", c->err);
-			status = 1;
-		}
-		total.files_added += s.files_added;
-		total.files_skipped += s.files_skipped;
-		total.files_failed += s.files_failed;
-		total.chunks += s.chunks;
-		total.bytes += s.bytes;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (ingest_paths(c->st, &c->cfg, owner, (const char *const *)(argv + optind),
+			 (size_t)(argc - optind), flags, &total, stderr, c->err,
+			 sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		status = 1;
 	}
-	printf("%d added, %d skipped, %d failed; %lld chunks, %lld bytes\n", total.files_added,
-	       total.files_skipped, total.files_failed, total.chunks, total.bytes);
+	if (vectors_embed_pending(c->st, &c->cfg, stderr, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: embeddings: %s (keyword search still works)\n", c->err);
+		status = 1;
+	}
+	secs = seconds_since(&start);
+	printf("%d added, %d replaced, %d skipped, %d failed; %lld chunks, %lld bytes "
+	       "in %.1f s (%.1f MB/s)\n", total.files_added, total.files_replaced,
+	       total.files_skipped, total.files_failed, total.chunks, total.bytes, secs,
+	       secs > 0 ? (double)total.bytes / 1e6 / secs : 0.0);
 	return status || total.files_failed ? 1 : 0;
 }
 
@@ -147,15 +176,67 @@ static int cmd_documents(struct cli *c, int argc, char **argv)
 		return usage_error("documents", "takes no arguments");
 	if (!open_store(c))
 		return 1;
-	if (store_document_list(c->st, "", &d, &n, c->err, sizeof c->err) != DC_OK) {
+	if (store_document_list_all(c->st, &d, &n, c->err, sizeof c->err) != DC_OK) {
 		fprintf(stderr, "docchat: %s\n", c->err);
 		return 1;
 	}
-	printf("%6s  %6s  %9s  %s\n", "ID", "CHUNKS", "BYTES", "NAME");
+	printf("%6s  %-16s  %6s  %10s  %s\n", "ID", "OWNER", "CHUNKS", "BYTES", "NAME");
 	for (size_t i = 0; i < n; i++)
-		printf("%6lld  %6lld  %9lld  %s\n", d[i].id, d[i].chunk_count, d[i].size, d[i].name);
+		printf("%6lld  %-16s  %6lld  %10lld  %s\n", d[i].id,
+		       d[i].owner[0] ? d[i].owner : "(shared)", d[i].chunk_count, d[i].size,
+		       d[i].name);
 	store_documents_free(d, n);
 	return 0;
+}
+
+/* A document id from the command line: a whole number from 1. */
+static int parse_id(const char *s, long long *id)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoll(s, &end, 10);
+	return end != s && !*end && !errno && *id > 0;
+}
+
+/* Remove one document of any owner; 1 when done, 0 after printing why not. */
+static int remove_one(struct cli *c, long long id)
+{
+	struct store_document *d = NULL;
+	int ok = 0;
+
+	if (store_document_get(c->st, id, &d, c->err, sizeof c->err) != DC_OK)
+		goto out;
+	if (store_document_delete(c->st, d->owner, id, c->err, sizeof c->err) != DC_OK)
+		goto out;
+	printf("removed %lld %s (%lld chunk%s, %s)\n", id, d->name, d->chunk_count,
+	       d->chunk_count == 1 ? "" : "s", d->owner[0] ? d->owner : "shared");
+	ok = 1;
+out:
+	if (!ok)
+		fprintf(stderr, "docchat: %s\n", c->err);
+	store_documents_free(d, 1);
+	return ok;
+}
+
+static int cmd_remove(struct cli *c, int argc, char **argv)
+{
+	long long id;
+	int status = 0;
+
+	if (argc < 2)
+		return usage_error("remove", "name at least one document ID (see docchat documents)");
+	for (int i = 1; i < argc; i++)
+		if (!parse_id(argv[i], &id))
+			return usage_error("remove", "a document ID is a whole number from 1");
+	if (!open_store(c))
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		parse_id(argv[i], &id);
+		if (!remove_one(c, id))
+			status = 1;
+	}
+	return status;
 }
 
 /* The first EXCERPT_BYTES of text on one line, never cut inside a UTF-8 character. */

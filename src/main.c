@@ -15,8 +15,25 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "worker.h"
 
 extern char **environ;
+
+/* Tag this process's answers and interrupt those of CGI processes that died (a CGI
+ * process has no start-up of its own, so every request does it; the query uses an
+ * index of streaming rows and is cheap). */
+static void claim_answers(struct store *st)
+{
+	char self[WORKER_ID_MAX], err[DC_ERRMAX];
+	int n = 0;
+
+	worker_self(self, sizeof self);
+	if (store_set_worker(st, self) != DC_OK ||
+	    store_recover_streaming(st, worker_alive, NULL, &n, err, sizeof err) != DC_OK)
+		log_msg("database: cannot recover unfinished answers");
+	else if (n > 0)
+		log_msg("marked %d unfinished answer%s as interrupted", n, n == 1 ? "" : "s");
+}
 
 /* One CGI request: the web server started us with the request in the environment. */
 static int run_cgi(const struct config *cfg)
@@ -27,6 +44,8 @@ static int run_cgi(const struct config *cfg)
 
 	if (store_open(cfg->db_path, &st, dberr, sizeof dberr) != DC_OK)
 		log_msg("database: %s", dberr);
+	else
+		claim_answers(st);
 	conn_init_cgi(&c, environ);
 	api_handle(&c, cfg, st, dberr);
 	store_close(st);

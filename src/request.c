@@ -46,8 +46,10 @@ long request_elapsed_ms(const struct request *r)
 		      (now.tv_nsec - r->start.tv_nsec) / 1000000);
 }
 
-/* CONTENT_LENGTH: absent or empty means 0; anything but digits is malformed. */
-static enum dc_err content_length(struct request *r, size_t *len, char *err, size_t errlen)
+/* CONTENT_LENGTH: absent or empty means 0; anything but digits is malformed; more than
+ * max is DC_TOOBIG, naming setting (the variable that sets max) when given. */
+static enum dc_err content_length(struct request *r, size_t max, const char *setting,
+				  size_t *len, char *err, size_t errlen)
 {
 	const char *cl = conn_param(r->conn, "CONTENT_LENGTH");
 	unsigned long long v;
@@ -62,15 +64,18 @@ static enum dc_err content_length(struct request *r, size_t *len, char *err, siz
 	v = strtoull(cl, &end, 10);
 	if (*end || errno == ERANGE)
 		return dc_fail(err, errlen, DC_BADREQ, "invalid Content-Length");
-	if (v > r->cfg->max_body)
+	if (v > max && setting)
 		return dc_fail(err, errlen, DC_TOOBIG,
-			       "request body of %llu bytes exceeds the limit of %zu bytes", v,
-			       r->cfg->max_body);
+			       "request body of %llu bytes exceeds %s (%zu bytes)", v, setting, max);
+	if (v > max)
+		return dc_fail(err, errlen, DC_TOOBIG,
+			       "request body of %llu bytes exceeds the limit of %zu bytes", v, max);
 	*len = (size_t)v;
 	return DC_OK;
 }
 
-enum dc_err request_read_body(struct request *r, char *err, size_t errlen)
+enum dc_err request_read_body_max(struct request *r, size_t max, const char *setting,
+				  char *err, size_t errlen)
 {
 	struct buf b;
 	char chunk[READ_CHUNK];
@@ -79,10 +84,10 @@ enum dc_err request_read_body(struct request *r, char *err, size_t errlen)
 
 	if (r->body)
 		return DC_OK;
-	rc = content_length(r, &want, err, errlen);
+	rc = content_length(r, max, setting, &want, err, errlen);
 	if (rc != DC_OK)
 		return rc;
-	buf_init(&b, r->cfg->max_body);
+	buf_init(&b, max);
 	while (b.len < want) {
 		size_t n = want - b.len < sizeof chunk ? want - b.len : sizeof chunk;
 
@@ -99,6 +104,11 @@ enum dc_err request_read_body(struct request *r, char *err, size_t errlen)
 	}
 	r->body = buf_take(&b, &r->body_len);
 	return r->body ? DC_OK : dc_fail(err, errlen, DC_NOMEM, "out of memory");
+}
+
+enum dc_err request_read_body(struct request *r, char *err, size_t errlen)
+{
+	return request_read_body_max(r, r->cfg->max_body, NULL, err, errlen);
 }
 
 static int only_space(const char *s)

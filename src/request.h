@@ -3,8 +3,9 @@
  * log line will say about it. Response writing lives in response.h.
  *
  * Validation at this boundary: the method and path must be present, the body must fit
- * DOCCHAT_MAX_BODY (413 otherwise) and, where a handler asks for JSON, parse as a JSON
- * object (400 otherwise). Handlers get trusted, typed values. */
+ * DOCCHAT_MAX_BODY or a route's own limit such as DOCCHAT_MAX_UPLOAD (413 otherwise)
+ * and, where a handler asks for JSON, parse as a JSON object (400 otherwise). Handlers
+ * get trusted, typed values. */
 #ifndef DC_REQUEST_H
 #define DC_REQUEST_H
 
@@ -52,6 +53,13 @@ void request_free(struct request *r);
  * exceed cfg->max_body; DC_BADREQ when CONTENT_LENGTH is malformed or the body is
  * shorter than announced. err says which. */
 enum dc_err request_read_body(struct request *r, char *err, size_t errlen);
+
+/* Read the whole body like request_read_body, within max bytes instead of
+ * cfg->max_body, for routes with a limit of their own (uploads: cfg->max_upload). The
+ * DC_TOOBIG cause names setting (e.g. "DOCCHAT_MAX_UPLOAD"; NULL: "the limit") and
+ * max; it is decided from CONTENT_LENGTH before any byte is read. */
+enum dc_err request_read_body_max(struct request *r, size_t max, const char *setting,
+				  char *err, size_t errlen);
 
 /* Read the body and parse it as a JSON object; *out is owned by the caller (put it).
  * An empty body is an empty object when empty_ok, else DC_BADREQ. */

@@ -1,4 +1,4 @@
-/* search.c - keyword search: free text to a safe FTS5 query, BM25 to a score.
+/* search.c - keyword, vector and hybrid search, and the score each hit gets.
  *
  * The question is never handed to FTS5 as query syntax. It is cut into words (ASCII
  * letters and digits, and every byte >= 0x80 so that words in any script stay whole;
@@ -6,14 +6,30 @@
  * the strings are joined with OR. Quotes, `*`, `^`, `:`, parentheses, NEAR/AND/OR/NOT and
  * column filters in the question therefore become plain words or separators and can
  * never make the query fail. The tokenizer in the index (porter, unicode61) then splits
- * and stems each quoted string as it did the documents. Running the query and the SQL
- * belong to store.c; prompts and answers to others. */
+ * and stems each quoted string as it did the documents.
+ *
+ * Vector search embeds the question with a deadline (SEARCH_EMBED_TIMEOUT_S: a question
+ * waits on it) and scans the process's shared index after refreshing it. Hybrid search
+ * fetches SEARCH_DEPTH_FACTOR * top_k from each half and fuses them by reciprocal rank
+ * (Cormack, Clarke and Buettcher, SIGIR 2009): each list contributes 1 / (k + rank), so
+ * only ranks matter and BM25 and cosine values, which are not comparable, never meet.
+ * When the vector half fails at question time the search falls back to keyword search
+ * and says why, so answers keep working while an embedding server is down. Running the
+ * query and the SQL belong to store.c, vectors to vectors.c; prompts and answers to
+ * others. */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "buf.h"
+#include "config.h"
+#include "embed.h"
 #include "search.h"
+#include "vectors.h"
 
 #define SEARCH_MAX_WORDS 64		/* distinct words kept from a question */
 #define SEARCH_QUERY_MAX (1024 * 1024)	/* longest MATCH expression built */
@@ -170,4 +186,406 @@ out:
 	store_hits_free(hits, nhits);
 	buf_free(&query);
 	return rc;
+}
+
+/* ---- modes and scores ---- */
+
+const char *search_mode_name(enum search_mode mode)
+{
+	switch (mode) {
+	case SEARCH_KEYWORD:
+		return "keyword";
+	case SEARCH_VECTOR:
+		return "vector";
+	case SEARCH_HYBRID:
+		return "hybrid";
+	case SEARCH_AUTO:
+		break;
+	}
+	return "auto";
+}
+
+int search_mode_parse(const char *name, enum search_mode *out)
+{
+	static const enum search_mode modes[] = { SEARCH_KEYWORD, SEARCH_VECTOR, SEARCH_HYBRID };
+	size_t i;
+
+	for (i = 0; name && i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(name, search_mode_name(modes[i])) == 0) {
+			*out = modes[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+double search_score_cosine(double cosine)
+{
+	if (isnan(cosine) || cosine <= 0)
+		return 0.0;
+	return cosine >= 1 ? 1.0 : cosine;
+}
+
+double search_score_rrf(double rrf)
+{
+	double v = rrf / (2.0 / (SEARCH_RRF_K + 1));
+
+	if (isnan(v) || v <= 0)
+		return 0.0;
+	return v >= 1 ? 1.0 : v;
+}
+
+/* ---- reciprocal rank fusion ---- */
+
+static size_t best_rank(const struct search_fused *f)
+{
+	size_t a = f->keyword_rank ? f->keyword_rank : SIZE_MAX;
+	size_t b = f->vector_rank ? f->vector_rank : SIZE_MAX;
+
+	return a < b ? a : b;
+}
+
+static int fused_cmp(const void *pa, const void *pb)
+{
+	const struct search_fused *a = pa, *b = pb;
+	size_t ra = best_rank(a), rb = best_rank(b);
+	size_t ka = a->keyword_rank ? a->keyword_rank : SIZE_MAX;
+	size_t kb = b->keyword_rank ? b->keyword_rank : SIZE_MAX;
+
+	if (a->rrf != b->rrf)
+		return a->rrf > b->rrf ? -1 : 1;
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	return (a->chunk_id > b->chunk_id) - (a->chunk_id < b->chunk_id);
+}
+
+static double rrf_term(size_t rank)
+{
+	return 1.0 / (double)(SEARCH_RRF_K + rank);
+}
+
+size_t search_fuse(const long long *kw, size_t nkw, const long long *vec, size_t nvec,
+		   struct search_fused *out)
+{
+	size_t n = 0, i, j;
+
+	for (i = 0; i < nkw; i++) {
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].chunk_id = kw[i];
+		out[n].keyword_rank = i + 1;
+		out[n].rrf = rrf_term(i + 1);
+		n++;
+	}
+	for (i = 0; i < nvec; i++) {
+		for (j = 0; j < nkw && out[j].chunk_id != vec[i]; j++)
+			;
+		if (j == nkw) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].chunk_id = vec[i];
+			j = n++;
+		}
+		out[j].vector_rank = i + 1;
+		out[j].rrf += rrf_term(i + 1);
+	}
+	qsort(out, n, sizeof(*out), fused_cmp);
+	return n;
+}
+
+/* ---- the vector half ---- */
+
+/* The k chunks nearest to q. A failure here is the vector half's: *vector_failed = 1. */
+static enum dc_err nearest(struct store *st, const struct config *cfg, const char *owner,
+			   const float *q, int dim, const long long *doc_ids, size_t ndocs,
+			   size_t k, struct vectors_hit **out, size_t *n, int *vector_failed,
+			   char *err, size_t errlen)
+{
+	struct embed_model m;
+	struct vectors_index *ix;
+	enum dc_err rc;
+
+	*out = NULL;
+	*n = 0;
+	*vector_failed = 1;
+	rc = embed_model_parse(cfg, cfg->embed_model, &m, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	ix = vectors_index_shared(m.full, err, errlen);
+	if (!ix)
+		return DC_NOMEM;
+	rc = vectors_index_refresh(ix, st, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	*out = calloc(k ? k : 1, sizeof(**out));
+	if (!*out)
+		return dc_fail(err, errlen, DC_NOMEM, "vector search: out of memory");
+	rc = vectors_index_search(ix, q, dim, owner, doc_ids, ndocs, k, *out, n, err, errlen);
+	if (rc != DC_OK) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return rc;
+	}
+	*vector_failed = 0;
+	return DC_OK;
+}
+
+/* Vector mode: the nearest top_k chunks with their text, scored by cosine. */
+static enum dc_err run_vector(struct store *st, const struct config *cfg, const char *owner,
+			      const float *q, int dim, const long long *doc_ids, size_t ndocs,
+			      int top_k, struct search_hit **out, size_t *n, int *vector_failed,
+			      char *err, size_t errlen)
+{
+	struct vectors_hit *vh = NULL;
+	struct store_hit *sh = NULL;
+	struct search_hit *res = NULL;
+	long long *ids = NULL;
+	size_t nv = 0, ns = 0, i, j = 0;
+	enum dc_err rc;
+
+	rc = nearest(st, cfg, owner, q, dim, doc_ids, ndocs, (size_t)top_k, &vh, &nv,
+		     vector_failed, err, errlen);
+	if (rc != DC_OK || nv == 0)
+		goto out;
+	ids = calloc(nv, sizeof(*ids));
+	res = calloc(nv, sizeof(*res));
+	if (!ids || !res) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "vector search: out of memory");
+		goto out;
+	}
+	for (i = 0; i < nv; i++)
+		ids[i] = vh[i].chunk_id;
+	rc = store_chunks_get(st, owner, ids, nv, &sh, &ns, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	/* sh follows vh's order with chunks deleted since the index was loaded left out. */
+	for (i = 0; i < ns; i++) {
+		while (vh[j].chunk_id != sh[i].chunk_id)
+			j++;
+		res[i].h = sh[i];
+		res[i].score = search_score_cosine(vh[j].cosine);
+		memset(&sh[i], 0, sizeof(sh[i]));
+	}
+	*out = res;
+	*n = ns;
+	res = NULL;
+out:
+	search_hits_free(res, 0);
+	store_hits_free(sh, ns);
+	free(ids);
+	free(vh);
+	return rc;
+}
+
+/* Move the fused top into res: keyword hits from kh, the others read by id. */
+static enum dc_err take_fused(struct store *st, const char *owner,
+			      const struct search_fused *f, size_t m, struct search_hit *kh,
+			      struct search_hit *res, size_t *n, char *err, size_t errlen)
+{
+	struct store_hit *sh = NULL;
+	long long *ids = calloc(m ? m : 1, sizeof(*ids));
+	size_t nids = 0, ns = 0, i, j;
+	enum dc_err rc;
+
+	*n = 0;
+	if (!ids)
+		return dc_fail(err, errlen, DC_NOMEM, "hybrid search: out of memory");
+	for (i = 0; i < m; i++)
+		if (!f[i].keyword_rank)
+			ids[nids++] = f[i].chunk_id;
+	rc = store_chunks_get(st, owner, ids, nids, &sh, &ns, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	for (i = 0; i < m; i++) {
+		struct search_hit *dst = &res[*n];
+
+		if (f[i].keyword_rank) {
+			*dst = kh[f[i].keyword_rank - 1];
+			memset(&kh[f[i].keyword_rank - 1], 0, sizeof(*kh));
+		} else {
+			for (j = 0; j < ns && sh[j].chunk_id != f[i].chunk_id; j++)
+				;
+			if (j == ns)
+				continue;	/* deleted since the index was loaded */
+			dst->h = sh[j];
+			memset(&sh[j], 0, sizeof(sh[j]));
+		}
+		dst->score = search_score_rrf(f[i].rrf);
+		(*n)++;
+	}
+out:
+	store_hits_free(sh, ns);
+	free(ids);
+	return rc;
+}
+
+/* Hybrid mode: both halves SEARCH_DEPTH_FACTOR * top_k deep, fused, top_k kept. */
+static enum dc_err run_hybrid(struct store *st, const struct config *cfg, const char *owner,
+			      const char *question, const float *q, int dim,
+			      const long long *doc_ids, size_t ndocs, int top_k,
+			      struct search_hit **out, size_t *n, int *vector_failed,
+			      char *err, size_t errlen)
+{
+	int depth = top_k > INT32_MAX / SEARCH_DEPTH_FACTOR ? INT32_MAX : top_k * SEARCH_DEPTH_FACTOR;
+	struct search_hit *kh = NULL, *res = NULL;
+	struct vectors_hit *vh = NULL;
+	struct search_fused *fused = NULL;
+	long long *ids = NULL;
+	size_t nk = 0, nv = 0, nf, m, got = 0, i;
+	enum dc_err rc;
+
+	rc = nearest(st, cfg, owner, q, dim, doc_ids, ndocs, (size_t)depth, &vh, &nv,
+		     vector_failed, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	rc = search_keyword(st, owner, question, doc_ids, ndocs, depth, &kh, &nk, err, errlen);
+	if (rc != DC_OK || nk + nv == 0)
+		goto out;
+	ids = calloc(nk + nv, sizeof(*ids));
+	fused = calloc(nk + nv, sizeof(*fused));
+	if (!ids || !fused) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "hybrid search: out of memory");
+		goto out;
+	}
+	for (i = 0; i < nk; i++)
+		ids[i] = kh[i].h.chunk_id;
+	for (i = 0; i < nv; i++)
+		ids[nk + i] = vh[i].chunk_id;
+	nf = search_fuse(ids, nk, ids + nk, nv, fused);
+	m = nf < (size_t)top_k ? nf : (size_t)top_k;
+	res = calloc(m, sizeof(*res));
+	if (!res) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "hybrid search: out of memory");
+		goto out;
+	}
+	rc = take_fused(st, owner, fused, m, kh, res, &got, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	*out = res;
+	*n = got;
+	res = NULL;
+out:
+	search_hits_free(res, got);
+	search_hits_free(kh, nk);
+	free(fused);
+	free(ids);
+	free(vh);
+	return rc;
+}
+
+/* Vector or hybrid with the question embedded; *vector_failed tells whose error it is. */
+static enum dc_err run_embedded(struct store *st, const struct config *cfg,
+				const char *owner, const char *question, const float *q, int dim,
+				enum search_mode mode, const long long *doc_ids, size_t ndocs,
+				int top_k, struct search_hit **out, size_t *n, int *vector_failed,
+				char *err, size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	*vector_failed = 0;
+	if (top_k <= 0)
+		return DC_OK;
+	if (mode == SEARCH_VECTOR)
+		return run_vector(st, cfg, owner, q, dim, doc_ids, ndocs, top_k, out, n,
+				  vector_failed, err, errlen);
+	return run_hybrid(st, cfg, owner, question, q, dim, doc_ids, ndocs, top_k, out, n,
+			  vector_failed, err, errlen);
+}
+
+enum dc_err search_run_embedded(struct store *st, const struct config *cfg,
+				const char *owner, const char *question, const float *qvec,
+				int dim, enum search_mode mode, const long long *doc_ids,
+				size_t ndocs, int top_k, struct search_hit **out, size_t *n,
+				char *err, size_t errlen)
+{
+	int vector_failed = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (mode != SEARCH_VECTOR && mode != SEARCH_HYBRID)
+		return dc_fail(err, errlen, DC_BADREQ, "search: an embedded question needs vector"
+			       " or hybrid mode");
+	if (!cfg->embed_model || !cfg->embed_model[0])
+		return dc_fail(err, errlen, DC_BADREQ, "DOCCHAT_EMBED_MODEL is not set: only"
+			       " keyword search is available");
+	return run_embedded(st, cfg, owner, question, qvec, dim, mode, doc_ids, ndocs, top_k,
+			    out, n, &vector_failed, err, errlen);
+}
+
+/* Embed the question for the configured model. */
+static enum dc_err embed_question(const struct config *cfg, const char *question, float **q,
+				  int *dim, char *err, size_t errlen)
+{
+	struct embed_model m;
+	enum dc_err rc = embed_model_parse(cfg, cfg->embed_model, &m, err, errlen);
+
+	if (rc != DC_OK)
+		return rc;
+	return embed_texts(cfg, &m, &question, 1, SEARCH_EMBED_TIMEOUT_S, q, dim, err, errlen);
+}
+
+enum dc_err search_run(struct store *st, const struct config *cfg, const char *owner,
+		       const char *question, enum search_mode mode, const long long *doc_ids,
+		       size_t ndocs, int top_k, struct search_hit **out, size_t *n,
+		       struct search_used *used, char *err, size_t errlen)
+{
+	int have_model = cfg->embed_model && cfg->embed_model[0];
+	int vector_failed = 0, dim = 0;
+	float *q = NULL;
+	enum dc_err rc;
+
+	*out = NULL;
+	*n = 0;
+	memset(used, 0, sizeof(*used));
+	if (mode == SEARCH_AUTO)
+		mode = have_model ? SEARCH_HYBRID : SEARCH_KEYWORD;
+	if (mode != SEARCH_KEYWORD && !have_model)
+		return dc_fail(err, errlen, DC_BADREQ, "DOCCHAT_EMBED_MODEL is not set: only"
+			       " keyword search is available");
+	used->mode = mode;
+	if (!question || top_k <= 0)
+		return DC_OK;
+	if (mode == SEARCH_KEYWORD)
+		goto keyword;
+	rc = embed_question(cfg, question, &q, &dim, used->fallback, sizeof(used->fallback));
+	if (rc == DC_OK)
+		rc = run_embedded(st, cfg, owner, question, q, dim, mode, doc_ids, ndocs, top_k,
+				  out, n, &vector_failed, err, errlen);
+	else
+		vector_failed = 1;
+	free(q);
+	if (rc == DC_OK || !vector_failed)
+		return rc;
+	/* The vector half failed: keep the reason, answer by keyword. */
+	if (!used->fallback[0])
+		snprintf(used->fallback, sizeof(used->fallback), "%s", err);
+	used->mode = SEARCH_KEYWORD;
+keyword:
+	return search_keyword(st, owner, question, doc_ids, ndocs, top_k, out, n, err, errlen);
+}
+
+/* ---- the JSON shape of a hit ---- */
+
+struct json_object *search_hit_json(const struct search_hit *h)
+{
+	json_object *o = json_object_new_object();
+	json_object *m = json_object_new_object();
+
+	if (!o || !m) {
+		json_object_put(o);
+		json_object_put(m);
+		return NULL;
+	}
+	json_object_object_add(o, "text", json_object_new_string(h->h.text ? h->h.text : ""));
+	json_object_object_add(o, "score", json_object_new_double(h->score));
+	json_object_object_add(m, "document_id", json_object_new_int64(h->h.document_id));
+	json_object_object_add(m, "document",
+			       json_object_new_string(h->h.document ? h->h.document : ""));
+	json_object_object_add(m, "chunk", json_object_new_int(h->h.ordinal));
+	json_object_object_add(m, "heading",
+			       h->h.heading ? json_object_new_string(h->h.heading) : NULL);
+	json_object_object_add(m, "page", h->h.page > 0 ? json_object_new_int(h->h.page) : NULL);
+	json_object_object_add(o, "metadata", m);
+	return o;
 }

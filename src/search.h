@@ -1,9 +1,18 @@
-/* search.h - ranking chunks for a question (keyword search over FTS5 with BM25).
+/* search.h - ranking chunks for a question: keyword, vector or hybrid.
  *
- * Turns user text into a safe FTS5 expression (every word quoted, so quotes, `*`, NEAR,
- * AND/OR/NOT, `^`, column filters and parentheses are searched as words, never parsed
- * as query syntax), runs it through the store and maps BM25 to a score in [0,1].
- * Knows nothing of prompts or HTTP. */
+ * Keyword search turns user text into a safe FTS5 expression (every word quoted, so
+ * quotes, `*`, NEAR, AND/OR/NOT, `^`, column filters and parentheses are searched as
+ * words, never parsed as query syntax), runs it through the store and ranks by BM25.
+ * Vector search embeds the question (embed.c) and asks the shared in-memory index
+ * (vectors.c) for the nearest chunks. Hybrid search fuses both lists by reciprocal rank.
+ * Every mode gives each hit a score in [0,1], higher is better:
+ *   keyword  s / (s + 1) with s = -bm25 (BM25 as SQLite computes it, lower is better);
+ *   vector   the cosine similarity, negative values (pointing away) counted as 0;
+ *   hybrid   the reciprocal rank fusion value divided by its largest possible value
+ *            2 / (SEARCH_RRF_K + 1), so a chunk ranked first by both halves scores 1 and
+ *            one ranked first by only one of them 0.5.
+ * Knows nothing of prompts or HTTP; the JSON shape of a hit is here because the chat
+ * stream and GET /search show hits alike. */
 #ifndef DC_SEARCH_H
 #define DC_SEARCH_H
 
@@ -12,6 +21,8 @@
 #include "store.h"
 
 struct buf;
+struct config;
+struct json_object;
 
 /* Build an FTS5 MATCH expression from free text: the distinct words (letters and digits,
  * any script) each as a quoted string, joined with OR. out gets "" when the text has no
@@ -32,5 +43,78 @@ enum dc_err search_keyword(struct store *st, const char *owner, const char *ques
 
 /* Map a bm25() value (lower is better) to [0,1]: s = -bm25, score = s / (s + 1). */
 double search_score_bm25(double bm25);
+
+/* ---- vector and hybrid search ---- */
+
+#define SEARCH_RRF_K 60		/* reciprocal rank fusion: 1 / (k + rank), rank from 1 */
+#define SEARCH_DEPTH_FACTOR 4	/* hybrid: each half fetches this many times top_k */
+#define SEARCH_EMBED_TIMEOUT_S 30	/* longest wait for a question's embedding */
+
+enum search_mode {
+	SEARCH_AUTO = 0,	/* hybrid when DOCCHAT_EMBED_MODEL is set, else keyword */
+	SEARCH_KEYWORD,
+	SEARCH_VECTOR,
+	SEARCH_HYBRID
+};
+
+/* "keyword", "vector", "hybrid" ("auto" for SEARCH_AUTO). */
+const char *search_mode_name(enum search_mode mode);
+
+/* Parse "keyword", "vector" or "hybrid"; 0 for anything else. */
+int search_mode_parse(const char *name, enum search_mode *out);
+
+/* What a search actually did. */
+struct search_used {
+	enum search_mode mode;		/* keyword, vector or hybrid: never SEARCH_AUTO */
+	char fallback[DC_ERRMAX];	/* "" or why vector search could not run, in which
+					 * case mode is keyword ("ollama: HTTP 500: ...") */
+};
+
+/* Search the chunks owner may see (restricted to doc_ids when ndocs > 0) for question:
+ * at most top_k hits, best first, in *out (free with search_hits_free). mode
+ * SEARCH_AUTO picks hybrid when cfg->embed_model is set, else keyword. Vector and hybrid
+ * need cfg->embed_model: without it DC_BADREQ, "DOCCHAT_EMBED_MODEL is not set ...".
+ * When the vector half fails (the embedding server is down or answers badly, the stored
+ * vectors do not fit the model), the search runs as keyword search instead and says
+ * why in used->fallback; that is DC_OK. Other errors (the database) fail the search. */
+enum dc_err search_run(struct store *st, const struct config *cfg, const char *owner,
+		       const char *question, enum search_mode mode, const long long *doc_ids,
+		       size_t ndocs, int top_k, struct search_hit **out, size_t *n,
+		       struct search_used *used, char *err, size_t errlen);
+
+/* search_run for vector or hybrid mode with the question's embedding already made
+ * (qvec: dim floats, normalized, from cfg->embed_model), for callers that embed
+ * themselves and for benchmarks. Same results; a failing vector half is an error here
+ * (no fallback). */
+enum dc_err search_run_embedded(struct store *st, const struct config *cfg,
+				const char *owner, const char *question, const float *qvec,
+				int dim, enum search_mode mode, const long long *doc_ids,
+				size_t ndocs, int top_k, struct search_hit **out, size_t *n,
+				char *err, size_t errlen);
+
+/* Map a cosine similarity to [0,1]: max(0, c), at most 1. */
+double search_score_cosine(double cosine);
+
+/* Map a reciprocal rank fusion value to [0,1]: rrf / (2 / (SEARCH_RRF_K + 1)). */
+double search_score_rrf(double rrf);
+
+/* One entry of a fused list. */
+struct search_fused {
+	long long chunk_id;
+	size_t keyword_rank;	/* 1-based place in the keyword list, 0 if absent */
+	size_t vector_rank;	/* 1-based place in the vector list, 0 if absent */
+	double rrf;		/* sum over the lists it is in of 1 / (SEARCH_RRF_K + rank) */
+};
+
+/* Fuse two ranked lists of chunk ids (best first, no repeats within a list) by
+ * reciprocal rank into out, which has room for nkw + nvec entries. Returns how many
+ * distinct chunks there are, written best first: higher rrf; on a tie the better
+ * single rank, then the better keyword rank, then the lower chunk id. */
+size_t search_fuse(const long long *kw, size_t nkw, const long long *vec, size_t nvec,
+		   struct search_fused *out);
+
+/* A hit as the sources event and GET /search show it: {text, score, metadata:
+ * {document_id, document, chunk, heading, page}}. A new object, NULL on no memory. */
+struct json_object *search_hit_json(const struct search_hit *h);
 
 #endif

@@ -3,16 +3,25 @@
  * cfg->threads threads each run their own FCGX_Accept_r loop with their own SQLite
  * connection; libfcgi serves one request per connection, so a live stream holds its
  * thread. Signals are blocked in the workers and taken by the main thread with
- * sigwait: SIGTERM or SIGINT stops accepting (the listening socket is shut down, which
- * wakes every blocked accept), lets running streams go on for DOCCHAT_GRACE_S, then
- * tells them to end (they store what they have as interrupted) and exits. */
+ * sigwait: SIGTERM or SIGINT stops accepting, lets running streams go on for
+ * DOCCHAT_GRACE_S, then tells them to end (they store what they have as interrupted)
+ * and exits.
+ *
+ * Stopping without touching the listening socket: it may belong to systemd (socket
+ * activation hands the same socket to the next start) or be shared with sibling
+ * processes (spawn-fcgi -F N), so shutting it down would break them. Instead it is
+ * made non-blocking and each idle worker waits for it with poll() in short slices,
+ * checking the stop flag in between; a worker that loses the race for a connection
+ * gets EAGAIN from accept and waits again. Connections that arrive during the drain
+ * stay queued for whoever serves the socket next. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <fcgiapp.h>
 
@@ -22,9 +31,12 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "worker.h"
 
 /* How long after the grace period the process waits for streams to store their end. */
 #define SERVER_FINAL_WAIT_S 5
+/* How often an idle worker looks at the stop flag. */
+#define SERVER_IDLE_POLL_MS 250
 
 static atomic_int stopping;
 static atomic_int grace_expired;
@@ -46,13 +58,26 @@ int server_grace_expired(void)
 static struct store *worker_store(const struct config *cfg, struct store *st, char *err,
 				  size_t errlen)
 {
+	char self[WORKER_ID_MAX];
+
 	if (st)
 		return st;
 	if (store_open(cfg->db_path, &st, err, errlen) != DC_OK) {
 		log_msg("database: %s", err);
 		return NULL;
 	}
+	worker_self(self, sizeof self);
+	if (store_set_worker(st, self) != DC_OK)
+		log_msg("out of memory");
 	return st;
+}
+
+/* Wait up to SERVER_IDLE_POLL_MS for a connection to accept; 1 if one may be there. */
+static int wait_for_connection(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, SERVER_IDLE_POLL_MS) > 0;
 }
 
 static void *worker_main(void *arg)
@@ -68,11 +93,13 @@ static void *worker_main(void *arg)
 		goto out;
 	}
 	while (!atomic_load(&stopping)) {
+		if (!wait_for_connection(w->listen_fd))
+			continue;
 		if (FCGX_Accept_r(&req) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				continue;	/* another worker took it */
 			if (atomic_load(&stopping))
 				break;
-			if (errno == EINTR)
-				continue;
 			log_msg("accept failed: %s", strerror(errno));
 			break;
 		}
@@ -88,7 +115,7 @@ out:
 	return NULL;
 }
 
-/* Mark answers a previous process left half-written. */
+/* Mark answers left half-written by processes that are gone. */
 static void recover(const struct config *cfg)
 {
 	struct store *st = NULL;
@@ -99,7 +126,7 @@ static void recover(const struct config *cfg)
 		log_msg("database: %s", err);
 		return;
 	}
-	if (store_recover_streaming(st, &n, err, sizeof err) != DC_OK)
+	if (store_recover_streaming(st, worker_alive, NULL, &n, err, sizeof err) != DC_OK)
 		log_msg("database: %s", err);
 	else if (n > 0)
 		log_msg("marked %d unfinished answer%s as interrupted", n, n == 1 ? "" : "s");
@@ -143,10 +170,9 @@ static int wait_workers(long ms)
 	return atomic_load(&workers_running) == 0;
 }
 
-static void drain(const struct config *cfg, int listen_fd)
+static void drain(const struct config *cfg)
 {
 	atomic_store(&stopping, 1);
-	shutdown(listen_fd, SHUT_RDWR);
 	if (!wait_workers((long)cfg->grace_s * 1000)) {
 		log_msg("grace period over: interrupting running answers");
 		atomic_store(&grace_expired, 1);
@@ -171,6 +197,8 @@ int server_run(const struct config *cfg, int listen_fd)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	recover(cfg);
+	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0)
+		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
 	n = start_workers(w, cfg->threads, cfg, listen_fd);
 	log_msg("serving FastCGI with %d thread%s", n, n == 1 ? "" : "s");
 	while (n > 0 && atomic_load(&workers_running) > 0) {
@@ -182,7 +210,7 @@ int server_run(const struct config *cfg, int listen_fd)
 	}
 	if (sig > 0)
 		log_msg("signal %d: stopping, running answers get %d s", sig, cfg->grace_s);
-	drain(cfg, listen_fd);
+	drain(cfg);
 	for (int i = 0; i < cfg->threads; i++)
 		if (w[i].started && atomic_load(&workers_running) == 0)
 			pthread_join(w[i].tid, NULL);

@@ -5,11 +5,14 @@
  * read back: a value this version does not understand is DC_DB with a cause naming the
  * row, never a crash further up. The FTS5 index over chunks is external-content and kept
  * in step by triggers, so deleting a document (which cascades to its chunks) also drops
- * its index entries. Every statement is prepared with bound parameters; the only SQL
+ * its index entries; embedding vectors cascade the same way, and triggers count every
+ * change to them so that in-memory copies (vectors.c) know when to reload. Every
+ * statement is prepared with bound parameters; the only SQL
  * built at run time is the "IN (?,?,...)" placeholder list of a document filter and the
  * user_version pragma, whose number is ours. Leaves HTTP, JSON and the meaning of the
  * sources/metadata text to the callers, and the FTS5 query syntax to search.c. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@
 
 struct store {
 	sqlite3 *db;
+	char *worker;		/* identity written on new messages, or NULL */
 };
 
 /* ---- schema ---- */
@@ -93,6 +97,42 @@ static const char schema_v1[] =
 	" INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);"
 	" END;";
 
+/* Version 2: embeddings for vector search. One vector per chunk (the chunk id is the
+ * key, so switching DOCCHAT_EMBED_MODEL replaces vectors as chunks are embedded again),
+ * stored as a BLOB of dim float32 values in the machine's own byte order, which is
+ * little-endian on every platform docchat is built for (x86-64, arm64); a database
+ * moved to a big-endian machine must be embedded again. The vectors cascade away with
+ * their chunk. meta's 'embeddings_generation' counts every change to the table (bumped
+ * by the triggers below, in the same transaction as the change), so any process can
+ * tell with one indexed read whether the vectors it holds in memory are still those in
+ * the database: unlike PRAGMA data_version it also sees its own connection's writes,
+ * and unlike a max(rowid) check it sees deletions and replacements. */
+static const char schema_v2[] =
+	"CREATE TABLE embeddings ("
+	" chunk_id INTEGER PRIMARY KEY NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,"
+	" model TEXT NOT NULL,"
+	" dim INTEGER NOT NULL CHECK (dim BETWEEN 1 AND 8192),"
+	" vector BLOB NOT NULL CHECK (length(vector) = 4 * dim));"
+	"CREATE TABLE meta ("
+	" key TEXT PRIMARY KEY NOT NULL,"
+	" value INTEGER NOT NULL);"
+	"INSERT INTO meta (key, value) VALUES ('embeddings_generation', 0);"
+	"CREATE TRIGGER embeddings_gen_insert AFTER INSERT ON embeddings BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'embeddings_generation';"
+	" END;"
+	"CREATE TRIGGER embeddings_gen_update AFTER UPDATE ON embeddings BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'embeddings_generation';"
+	" END;"
+	"CREATE TRIGGER embeddings_gen_delete AFTER DELETE ON embeddings BEGIN"
+	" UPDATE meta SET value = value + 1 WHERE key = 'embeddings_generation';"
+	" END;";
+
+/* Version 3: which process writes a 'streaming' answer (worker.h), so that start-up
+ * recovery interrupts only answers whose writer is gone. NULL for rows from before and
+ * for finished rows. */
+static const char schema_v3[] =
+	"ALTER TABLE messages ADD COLUMN worker TEXT;";
+
 struct migration {
 	int version;		/* user_version after this step */
 	const char *sql;
@@ -102,6 +142,8 @@ struct migration {
  * change, because databases in the field have already run them. */
 static const struct migration migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
+	{ 3, schema_v3 },
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -509,6 +551,7 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	free(st->worker);
 	free(st);
 }
 
@@ -525,24 +568,80 @@ enum dc_err store_health(struct store *st, char *err, size_t errlen)
 	return DC_OK;
 }
 
-enum dc_err store_recover_streaming(struct store *st, int *count, char *err, size_t errlen)
+enum dc_err store_set_worker(struct store *st, const char *worker)
+{
+	char *copy = NULL;
+
+	if (worker) {
+		copy = strdup(worker);
+		if (!copy)
+			return DC_NOMEM;
+	}
+	free(st->worker);
+	st->worker = copy;
+	return DC_OK;
+}
+
+/* Mark one streaming row interrupted (unless it finished meanwhile). */
+static enum dc_err interrupt_row(struct store *st, long long id, int *count, char *err,
+				 size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
+	static const char what[] = "recover interrupted messages";
+	enum dc_err rc = prepare(st, "UPDATE messages SET status = 'interrupted', worker = NULL"
+				 " WHERE id = ?1 AND status = 'streaming'", &s, what, err, errlen);
+
+	if (rc == DC_OK && (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+			    sqlite3_step(s) != SQLITE_DONE))
+		rc = db_fail(st->db, err, errlen, what);
+	if (rc == DC_OK)
+		*count += sqlite3_changes(st->db);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_recover_streaming(struct store *st, int (*alive)(void *ud, const char *worker),
+				    void *ud, int *count, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	long long *ids = NULL, *grown;
+	size_t n = 0, cap = 0;
 	enum dc_err rc;
+	int step;
 	static const char what[] = "recover interrupted messages";
 
 	*count = 0;
-	rc = prepare(st, "UPDATE messages SET status = 'interrupted'"
+	rc = prepare(st, "SELECT id, worker FROM messages"
 		     " WHERE status = 'streaming' AND role = 'assistant'", &s, what, err, errlen);
 	if (rc != DC_OK)
 		goto out;
-	if (sqlite3_step(s) != SQLITE_DONE) {
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *w = (const char *)sqlite3_column_text(s, 1);
+
+		if (w && alive && alive(ud, w))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(ids, cap * sizeof *ids);
+			if (!grown) {
+				rc = DC_NOMEM;
+				goto out;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (step != SQLITE_DONE) {
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
-	*count = sqlite3_changes(st->db);
+	sqlite3_finalize(s);
+	s = NULL;
+	for (size_t i = 0; i < n && rc == DC_OK; i++)
+		rc = interrupt_row(st, ids[i], count, err, errlen);
 out:
 	sqlite3_finalize(s);
+	free(ids);
 	return rc;
 }
 
@@ -867,13 +966,16 @@ enum dc_err store_message_add(struct store *st, const char *session_id, const ch
 	if (rc != DC_OK)
 		goto out;
 	rc = prepare(st, "INSERT INTO messages (session_id, role, content, status, model,"
-		     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &ins, what, err, errlen);
+		     " created_at, worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &ins, what, err,
+		     errlen);
 	if (rc != DC_OK)
 		goto out;
 	if (bind_text(ins, 1, session_id) != SQLITE_OK || bind_text(ins, 2, role) != SQLITE_OK ||
 	    bind_text(ins, 3, content ? content : "") != SQLITE_OK ||
 	    bind_text(ins, 4, status) != SQLITE_OK || bind_text(ins, 5, model) != SQLITE_OK ||
-	    sqlite3_bind_int64(ins, 6, now) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
+	    sqlite3_bind_int64(ins, 6, now) != SQLITE_OK ||
+	    bind_text(ins, 7, strcmp(status, "streaming") == 0 ? st->worker : NULL) != SQLITE_OK ||
+	    sqlite3_step(ins) != SQLITE_DONE) {
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
@@ -899,7 +1001,7 @@ enum dc_err store_message_finish(struct store *st, long long id, const char *con
 	if (!in_set(status, message_statuses))
 		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown status '%.40s'", what,
 			       status ? status : "(null)");
-	rc = prepare(st, "UPDATE messages SET content = ?1, status = ?2, error = ?3,"
+	rc = prepare(st, "UPDATE messages SET worker = NULL, content = ?1, status = ?2, error = ?3,"
 		     " sources = ?4, metadata = ?5 WHERE id = ?6", &s, what, err, errlen);
 	if (rc != DC_OK)
 		goto out;
@@ -1374,5 +1476,422 @@ out:
 	store_hits_free(arr, len);
 	sqlite3_finalize(s);
 	buf_free(&sql);
+	return rc;
+}
+
+/* ---- embeddings ---- */
+
+void store_pending_free(struct store_pending *p, size_t n)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < n; i++)
+		free(p[i].text);
+	free(p);
+}
+
+enum dc_err store_chunks_unembedded(struct store *st, const char *model, long long after_id,
+				    int limit, struct store_pending **out, size_t *n,
+				    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_pending *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "chunks to embed";
+
+	*out = NULL;
+	*n = 0;
+	if (!model || !*model || limit <= 0)
+		return dc_fail(err, errlen, DC_BADREQ, "%s: a model and a limit are required", what);
+	rc = prepare(st, "SELECT c.id, c.text FROM chunks c WHERE c.id > ?2 AND NOT EXISTS"
+		     " (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.model = ?1)"
+		     " ORDER BY c.id LIMIT ?3", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, model) != SQLITE_OK || sqlite3_bind_int64(s, 2, after_id) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 3, limit) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		if ((rc = col_int(s, 0, &arr[len].id, what, err, errlen)) != DC_OK ||
+		    (rc = col_text(s, 1, 0, &arr[len].text, what, err, errlen)) != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+out:
+	store_pending_free(arr, len);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Are all of v[0..n) finite? (A vector with a NaN would poison every ranking.) */
+static int floats_finite(const float *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+enum dc_err store_embeddings_put(struct store *st, const char *model, const long long *chunk_ids,
+				 const float *vectors, size_t n, int dim, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	size_t i;
+	static const char what[] = "store embeddings";
+
+	if (!model || !*model || dim < 1 || dim > STORE_EMBED_DIM_MAX || (n && (!chunk_ids || !vectors)))
+		return dc_fail(err, errlen, DC_BADREQ, "%s: a model, ids and vectors of 1..%d"
+			       " dimensions are required", what, STORE_EMBED_DIM_MAX);
+	for (i = 0; i < n; i++)
+		if (!floats_finite(vectors + i * (size_t)dim, (size_t)dim))
+			return dc_fail(err, errlen, DC_BADREQ, "%s: the vector of chunk %lld is not"
+				       " finite", what, chunk_ids[i]);
+	if (n == 0)
+		return DC_OK;
+	rc = tx_begin(st, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	/* A chunk deleted since it was read is skipped rather than failing the batch. */
+	rc = prepare(st, "INSERT INTO embeddings (chunk_id, model, dim, vector)"
+		     " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?1)"
+		     " ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model,"
+		     " dim = excluded.dim, vector = excluded.vector", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (sqlite3_bind_int64(s, 1, chunk_ids[i]) != SQLITE_OK ||
+		    bind_text(s, 2, model) != SQLITE_OK || sqlite3_bind_int(s, 3, dim) != SQLITE_OK ||
+		    sqlite3_bind_blob(s, 4, vectors + i * (size_t)dim, dim * (int)sizeof(float),
+				      SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(s) != SQLITE_DONE) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+		sqlite3_reset(s);
+	}
+	rc = tx_commit(st, what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	if (rc != DC_OK)
+		tx_rollback(st);
+	return rc;
+}
+
+static enum dc_err read_generation(struct store *st, long long *token, const char *what,
+				   char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+
+	rc = prepare(st, "SELECT value FROM meta WHERE key = 'embeddings_generation'", &s, what,
+		     err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: the embeddings generation is missing: %s",
+			     what, sqlite3_errmsg(st->db));
+		goto out;
+	}
+	rc = col_int(s, 0, token, what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_embeddings_token(struct store *st, long long *token, char *err,
+				   size_t errlen)
+{
+	*token = -1;
+	return read_generation(st, token, "embeddings token", err, errlen);
+}
+
+/* One row of the scan, checked and handed to the sink. scratch holds
+ * STORE_EMBED_DIM_MAX floats: blobs carry no alignment promise, so they are copied. */
+static enum dc_err scan_row(sqlite3_stmt *s, const struct store_vector_sink *sink,
+			    float *scratch, const char *what, char *err, size_t errlen)
+{
+	struct store_vector_row row;
+	long long dim = 0;
+	const void *blob;
+	enum dc_err rc;
+
+	memset(&row, 0, sizeof(row));
+	if ((rc = col_int(s, 0, &row.chunk_id, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 1, &row.document_id, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 3, &dim, what, err, errlen)) != DC_OK)
+		return rc;
+	if (sqlite3_column_type(s, 2) != SQLITE_TEXT)
+		return dc_fail(err, errlen, DC_DB, "%s: chunk %lld: owner is not text", what,
+			       row.chunk_id);
+	row.owner = (const char *)sqlite3_column_text(s, 2);
+	if (!row.owner)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+	if (dim < 1 || dim > STORE_EMBED_DIM_MAX)
+		return dc_fail(err, errlen, DC_DB, "%s: chunk %lld: dimension %lld out of range",
+			       what, row.chunk_id, dim);
+	blob = sqlite3_column_blob(s, 4);
+	if (sqlite3_column_type(s, 4) != SQLITE_BLOB || !blob ||
+	    sqlite3_column_bytes(s, 4) != (int)dim * (int)sizeof(float))
+		return dc_fail(err, errlen, DC_DB, "%s: chunk %lld: the vector is not %lld floats",
+			       what, row.chunk_id, dim);
+	memcpy(scratch, blob, (size_t)dim * sizeof(float));
+	if (!floats_finite(scratch, (size_t)dim))
+		return dc_fail(err, errlen, DC_DB, "%s: chunk %lld: the vector is not finite", what,
+			       row.chunk_id);
+	row.vector = scratch;
+	row.dim = (int)dim;
+	return sink->row(sink->ud, &row, err, errlen);
+}
+
+enum dc_err store_embeddings_scan(struct store *st, const char *model,
+				  const struct store_vector_sink *sink, long long *token,
+				  char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	float *scratch = NULL;
+	enum dc_err rc;
+	int r, began = 0;
+	static const char what[] = "load embeddings";
+
+	*token = -1;
+	scratch = malloc(STORE_EMBED_DIM_MAX * sizeof(*scratch));
+	if (!scratch)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+	/* One read transaction: the token and the rows come from the same snapshot, so a
+	 * change committed meanwhile moves the token past what was loaded. */
+	rc = exec_script(st->db, "BEGIN", what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	began = 1;
+	rc = read_generation(st, token, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	rc = prepare(st, "SELECT e.chunk_id, c.document_id, d.owner, e.dim, e.vector"
+		     " FROM embeddings e JOIN chunks c ON c.id = e.chunk_id"
+		     " JOIN documents d ON d.id = c.document_id"
+		     " WHERE e.model = ?1 ORDER BY e.chunk_id", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, model ? model : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = scan_row(s, sink, scratch, what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	began = 0;
+	rc = exec_script(st->db, "COMMIT", what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	if (began && !sqlite3_get_autocommit(st->db))
+		exec_script(st->db, "ROLLBACK", "rollback", NULL, 0);
+	free(scratch);
+	if (rc != DC_OK)
+		*token = -1;
+	return rc;
+}
+
+enum dc_err store_chunks_get(struct store *st, const char *owner, const long long *ids,
+			     size_t n, struct store_hit **out, size_t *nout, char *err,
+			     size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_hit *arr = NULL;
+	size_t len = 0, i;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "read chunks";
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return DC_OK;
+	arr = calloc(n, sizeof(*arr));
+	if (!arr)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+	/* 0.0 stands in for bm25 so that the row has the keyword search's shape. */
+	rc = prepare(st, "SELECT c.id, c.document_id, d.name, c.heading, c.text, c.ordinal,"
+		     " c.page, 0.0 FROM chunks c JOIN documents d ON d.id = c.document_id"
+		     " WHERE c.id = ?1 AND (d.owner = ?2 OR d.owner = '')", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (sqlite3_bind_int64(s, 1, ids[i]) != SQLITE_OK ||
+		    bind_text(s, 2, owner ? owner : "") != SQLITE_OK) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+		r = sqlite3_step(s);
+		if (r == SQLITE_ROW) {
+			rc = read_hit(s, &arr[len], err, errlen);
+			if (rc != DC_OK)
+				goto out;
+			len++;
+		} else if (r != SQLITE_DONE) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+		sqlite3_reset(s);
+	}
+	*out = arr;
+	*nout = len;
+	arr = NULL;
+out:
+	store_hits_free(arr, len);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- documents: lookups and removal for ingestion and the command line ---- */
+
+#define DOCUMENT_COLUMNS \
+	"SELECT d.id, d.name, d.path, d.owner, d.hash, d.size, d.created_at," \
+	" (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d"
+
+enum dc_err store_document_find_by_hash(struct store *st, const char *owner,
+					const char *hash, long long *id, char *err,
+					size_t errlen)
+{
+	*id = 0;
+	return document_find(st, owner ? owner : "", hash ? hash : "", id, "find document",
+			     err, errlen);
+}
+
+/* Every row of a prepared DOCUMENT_COLUMNS statement into *out. */
+static enum dc_err document_rows(struct store *st, sqlite3_stmt *s, const char *what,
+				 struct store_document **out, size_t *n, char *err,
+				 size_t errlen)
+{
+	struct store_document *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc = DC_OK;
+	int r;
+
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_document(s, &arr[len], err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+	len = 0;
+out:
+	store_documents_free(arr, len);
+	return rc;
+}
+
+enum dc_err store_document_get(struct store *st, long long id, struct store_document **out,
+			       char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	struct store_document *arr = NULL;
+	size_t n = 0;
+	enum dc_err rc;
+	static const char what[] = "get document";
+
+	*out = NULL;
+	rc = prepare(st, DOCUMENT_COLUMNS " WHERE d.id = ?1", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = document_rows(st, s, what, &arr, &n, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (n == 0) {
+		rc = dc_fail(err, errlen, DC_NOTFOUND, "document %lld not found", id);
+		goto out;
+	}
+	*out = arr;	/* the id is the primary key: one row */
+	arr = NULL;
+	n = 0;
+out:
+	store_documents_free(arr, n);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_document_list_all(struct store *st, struct store_document **out,
+				    size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "list all documents";
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, DOCUMENT_COLUMNS " ORDER BY d.owner, d.name, d.id", &s, what, err,
+		     errlen);
+	if (rc == DC_OK)
+		rc = document_rows(st, s, what, out, n, err, errlen);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_document_delete_by_path(struct store *st, const char *owner,
+					  const char *path, long long keep_id, int *removed,
+					  char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "replace document";
+
+	*removed = 0;
+	if (!path)
+		return DC_OK;
+	/* Chunks, their index entries and anything else keyed to them cascade. */
+	rc = prepare(st, "DELETE FROM documents WHERE owner = ?1 AND path = ?2 AND id <> ?3",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner ? owner : "") != SQLITE_OK ||
+	    bind_text(s, 2, path) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, keep_id) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*removed = sqlite3_changes(st->db);
+out:
+	sqlite3_finalize(s);
 	return rc;
 }

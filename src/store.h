@@ -1,5 +1,5 @@
 /* store.h - every SQL statement docchat runs: schema, migrations, sessions, messages,
- * documents, chunks and the FTS5 keyword index.
+ * documents, chunks, the FTS5 keyword index and the chunks' embedding vectors.
  *
  * One struct store per thread (SQLite connections are not shared). The database is in
  * WAL mode with a busy timeout and foreign keys on; the schema version lives in
@@ -29,9 +29,16 @@ void store_close(struct store *st);
 /* Cheap liveness check (reads the schema version): DC_OK or DC_DB with a cause. */
 enum dc_err store_health(struct store *st, char *err, size_t errlen);
 
-/* Mark assistant messages left in status 'streaming' (a crash or kill mid-answer) as
- * 'interrupted'; *count gets how many. Run once at start-up. */
-enum dc_err store_recover_streaming(struct store *st, int *count, char *err, size_t errlen);
+/* Tag the 'streaming' messages this connection adds with worker (an opaque process
+ * identity, see worker.h; NULL: none). The string is copied. DC_NOMEM on failure. */
+enum dc_err store_set_worker(struct store *st, const char *worker);
+
+/* Mark assistant messages left in status 'streaming' as 'interrupted' when their writer
+ * is gone: rows without a worker, and rows whose worker alive(ud, worker) denies (a
+ * NULL alive denies all). *count gets how many were marked. Run at start-up. */
+enum dc_err store_recover_streaming(struct store *st,
+				    int (*alive)(void *ud, const char *worker), void *ud,
+				    int *count, char *err, size_t errlen);
 
 /* ---- sessions ---- */
 struct store_session {
@@ -116,6 +123,27 @@ enum dc_err store_document_list(struct store *st, const char *owner,
 enum dc_err store_document_delete(struct store *st, const char *owner, long long id,
 				  char *err, size_t errlen);
 
+/* The id of owner's document with this content hash: DC_OK and *id, or DC_NOTFOUND
+ * (err untouched) when there is none. Lets ingestion skip a file before reading it. */
+enum dc_err store_document_find_by_hash(struct store *st, const char *owner,
+					const char *hash, long long *id, char *err,
+					size_t errlen);
+/* One document of any owner, for the command line (an administrator's tool): *out is
+ * a one-element array freed with store_documents_free(*out, 1); DC_NOTFOUND (with
+ * *out NULL) when there is no such id. */
+enum dc_err store_document_get(struct store *st, long long id, struct store_document **out,
+			       char *err, size_t errlen);
+/* Every document of every owner, by owner ("" first), name and id; for the command
+ * line. *out is freed with store_documents_free. */
+enum dc_err store_document_list_all(struct store *st, struct store_document **out,
+				    size_t *n, char *err, size_t errlen);
+/* Delete owner's documents ingested from path, except keep_id (0 keeps none), with
+ * their chunks and index entries; *removed gets how many. A NULL path removes nothing.
+ * Used to replace a changed file after its new version is stored. */
+enum dc_err store_document_delete_by_path(struct store *st, const char *owner,
+					  const char *path, long long keep_id, int *removed,
+					  char *err, size_t errlen);
+
 /* ---- keyword search ---- */
 struct store_hit {
 	long long chunk_id;
@@ -137,5 +165,65 @@ void store_hit_clear(struct store_hit *h);
 enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
 			     const long long *doc_ids, size_t ndocs, int limit,
 			     struct store_hit **out, size_t *n, char *err, size_t errlen);
+
+/* Chunks by id, in the order of ids, as hits (bm25 0) for showing vector results.
+ * Ids that no longer exist or that owner may not see are left out, so *nout <= n. */
+enum dc_err store_chunks_get(struct store *st, const char *owner, const long long *ids,
+			     size_t n, struct store_hit **out, size_t *nout, char *err,
+			     size_t errlen);
+
+/* ---- embeddings ----
+ * One vector per chunk, under the name of the model that made it ("ollama:NAME").
+ * Stored as dim float32 values in the machine's byte order (little-endian on x86-64 and
+ * arm64); rows read back are checked: dimension 1..STORE_EMBED_DIM_MAX, the blob's size,
+ * every value finite. */
+#define STORE_EMBED_DIM_MAX 8192
+
+struct store_pending {
+	long long id;		/* chunk id */
+	char *text;		/* owned */
+};
+void store_pending_free(struct store_pending *p, size_t n);
+
+/* Up to limit chunks with id > after_id, ascending, that have no embedding made by
+ * model (none at all, or one by another model). Page through with the last id. */
+enum dc_err store_chunks_unembedded(struct store *st, const char *model, long long after_id,
+				    int limit, struct store_pending **out, size_t *n,
+				    char *err, size_t errlen);
+
+/* Store n vectors (row i: vectors[i*dim .. i*dim+dim)) for chunk_ids[i] in one
+ * transaction, replacing a chunk's earlier vector. Chunks deleted in the meantime are
+ * skipped. DC_BADREQ for dim outside 1..STORE_EMBED_DIM_MAX or a non-finite value
+ * (nothing is stored then). */
+enum dc_err store_embeddings_put(struct store *st, const char *model, const long long *chunk_ids,
+				 const float *vectors, size_t n, int dim, char *err, size_t errlen);
+
+/* The change token of the embeddings: a counter that every insert, update and delete of
+ * an embedding (including those cascading from a deleted document) moves forward in the
+ * same transaction. Equal tokens mean the same vectors, in any process. */
+enum dc_err store_embeddings_token(struct store *st, long long *token, char *err,
+				   size_t errlen);
+
+/* One stored vector as store_embeddings_scan hands it over; pointers are valid only
+ * during the call. */
+struct store_vector_row {
+	long long chunk_id;
+	long long document_id;
+	const char *owner;	/* the document's owner, "" for the shared library */
+	const float *vector;	/* dim finite floats, aligned */
+	int dim;
+};
+struct store_vector_sink {
+	/* Non-DC_OK (with err written) stops the scan and is returned. */
+	enum dc_err (*row)(void *ud, const struct store_vector_row *r, char *err,
+			   size_t errlen);
+	void *ud;
+};
+
+/* Hand every vector of model to sink, by ascending chunk id, and set *token to the
+ * change token of exactly that state (one read transaction). *token is -1 on failure. */
+enum dc_err store_embeddings_scan(struct store *st, const char *model,
+				  const struct store_vector_sink *sink, long long *token,
+				  char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,8 @@ DOCCHAT_OLLAMA_URL at http://127.0.0.1:PORT, so one process plays both servers:
   GET  /v1/models             {"object":"list","data":[{"id":"fake",...},...]}
   POST /api/chat              Ollama chat (NDJSON unless "stream": false)
   GET  /api/tags              {"models":[{"name":"fake:latest",...},...]}
+  POST /api/embed             Ollama embeddings {"embeddings":[[...],...]}
+  POST /v1/embeddings         OpenAI embeddings {"data":[{"index":i,"embedding":[...]}]}
   GET  /_requests[?tag=T]     JSON list of every recorded model request (see Recorder)
   POST /_reset                forget the recorded requests
 
@@ -28,13 +30,27 @@ Model names other than fake / fake-mini (Ollama: also with ":latest") get the re
 "model not found" 404 of each API. Started with --openai-key K, OpenAI requests must carry
 "Authorization: Bearer K" or get the real 401.
 
+Embeddings come from the model "fake-embed" (the same options: "fake-embed;fault=http500",
+"fake-embed;dim=8;tag=t3"; pace_ms/first_ms delay the reply). embed_text() makes them
+deterministic and meaningful: lower-cased words (letters and digits, any script), a few
+stop words dropped, a tiny suffix stemmer, each word hashed (SHA-256) into one of
+EMBED_DIM (or dim=N) buckets, the counts scaled to length 1. Texts that share words are
+therefore similar, texts that share none are orthogonal. Besides the HTTP faults, three
+faults are for embeddings only: wrong_count (one vector fewer than texts), ragged (the
+second vector one element short) and nan (the first element NaN).
+
 The tests import this module for expected_text() and the scenario parser, so what the
 server sends and what the tests expect come from the same code.
 """
 
 import argparse
+import base64
+import hashlib
 import json
+import math
 import os
+import re
+import struct
 import select
 import socket
 import sys
@@ -61,6 +77,15 @@ MAX_STALL_S = 600.0           # stall_after gives up waiting for the client afte
 
 FAULTS_WITH_COUNT = ("drop_after", "garbage_after", "stall_after", "giant_line", "error_in_stream")
 FAULTS_PLAIN = ("http401", "http404", "http429", "http500")
+FAULTS_EMBED = ("wrong_count", "ragged", "nan")
+
+EMBED_MODELS = ["fake-embed"]
+EMBED_DIM = 256
+EMBED_STOP_WORDS = frozenset(
+    "a an and are as at be by do does for from how in is it of on or should the to "
+    "what when where which who why with".split())
+EMBED_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+EMBED_WORD_RE = re.compile(r"\w+")
 PROVIDER_PREFIXES = ("openai:", "ollama:")
 
 
@@ -85,6 +110,7 @@ class Scenario:
         self.tag = None
         self.fault = None       # name from FAULTS_*
         self.fault_n = None     # its count, where it has one
+        self.dim = EMBED_DIM    # embeddings: vector length
 
     def __repr__(self):
         return "Scenario(%r)" % self.__dict__
@@ -105,7 +131,7 @@ def parse_scenario(name):
         key, eq, val = part.partition("=")
         if key == "fault":
             key, eq, val = val.partition("=")
-        if key in FAULTS_PLAIN:
+        if key in FAULTS_PLAIN or key in FAULTS_EMBED:
             if eq:
                 raise ValueError("fault %s takes no count" % key)
             sc.fault = key
@@ -131,6 +157,10 @@ def parse_scenario(name):
             setattr(sc, key, _nonneg(key, val) != 0)
         elif key == "tag":
             sc.tag = val
+        elif key == "dim":
+            sc.dim = _nonneg(key, val)
+            if sc.dim < 1:
+                raise ValueError("option dim: must be >= 1")
         else:
             raise ValueError("unknown option %r" % key)
     return sc
@@ -191,6 +221,53 @@ def estimate_prompt_tokens(messages):
             if isinstance(c, str):
                 total += len(c.encode("utf-8"))
     return max(1, total // 4)
+
+
+def embed_stem(word):
+    """The tiny stemmer: drop one common suffix when at least three letters remain."""
+    for suf in EMBED_SUFFIXES:
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            return word[:-len(suf)]
+    return word
+
+
+def embed_text(text, dim=EMBED_DIM):
+    """The fake embedding of text: a list of dim floats of length 1 (see the module doc).
+    A text without words points along the first axis."""
+    v = [0.0] * dim
+    for w in EMBED_WORD_RE.findall(text.lower()):
+        if w in EMBED_STOP_WORDS:
+            continue
+        h = hashlib.sha256(embed_stem(w).encode("utf-8")).digest()
+        v[int.from_bytes(h[:4], "little") % dim] += 1.0
+    norm = math.sqrt(sum(x * x for x in v))
+    if norm == 0:
+        v[0] = 1.0
+        return v
+    return [x / norm for x in v]
+
+
+def embed_inputs(body):
+    """The texts of an embeddings request ("input": a string or a list of strings), or
+    None when the input is missing or malformed."""
+    inp = body.get("input") if isinstance(body, dict) else None
+    if isinstance(inp, str):
+        return [inp]
+    if isinstance(inp, list) and all(isinstance(x, str) for x in inp):
+        return inp
+    return None
+
+
+def embed_vectors(sc, texts):
+    """The vectors a scenario answers with, faults applied."""
+    vecs = [embed_text(t, sc.dim) for t in texts]
+    if sc.fault == "wrong_count" and vecs:
+        vecs = vecs[:-1]
+    elif sc.fault == "ragged" and len(vecs) > 1:
+        vecs[1] = vecs[1][:-1]
+    elif sc.fault == "nan" and vecs:
+        vecs[0] = [float("nan")] + vecs[0][1:]
+    return vecs
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,6 +528,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.openai_chat(url.path)
         if url.path == "/api/chat":
             return self.ollama_chat(url.path)
+        if url.path == "/api/embed":
+            return self.ollama_embed(url.path)
+        if url.path == "/v1/embeddings":
+            return self.openai_embed(url.path)
         self.read_body()
         if url.path.startswith("/v1/"):
             return self.send_json(404, openai_error(
@@ -711,6 +792,109 @@ class Handler(BaseHTTPRequestHandler):
             return
         line(ollama_final(model, finish, prompt_tokens, e["tokens_sent"]))
         self.finish_stream(e)
+
+
+    # ---- embeddings ----------------------------------------------------------------
+
+    def embed_request(self, path):
+        """Read and record an embeddings request: (entry, body, scenario or None, texts).
+        The scenario is None when the model name does not parse (a 400 was sent)."""
+        e = self.rec.new("POST", path)
+        raw = self.read_body()
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        self.rec.update(e, body=body if body is not None else raw.decode("utf-8", "replace"))
+        model = body.get("model") if isinstance(body, dict) else None
+        texts = embed_inputs(body)
+        self.rec.update(e, model=model, inputs=len(texts) if texts is not None else None)
+        sc = None
+        if isinstance(model, str):
+            try:
+                sc = parse_scenario(model)
+                self.rec.update(e, scenario_tag=sc.tag)
+            except ValueError:
+                sc = None
+        return e, body, sc, texts
+
+    def embed_delay(self, e, sc):
+        delay = sc.first_ms if sc.first_ms is not None else sc.pace_ms
+        if delay:
+            time.sleep(delay / 1000.0)
+
+    def ollama_embed(self, path):
+        e, body, sc, texts = self.embed_request(path)
+        if not isinstance(body, dict):
+            return self.send_json(400, {"error": "invalid character 'x' looking for "
+                                                 "beginning of value"}, e)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return self.send_json(400, {"error": "model is required"}, e)
+        if sc is None:
+            return self.send_json(400, {"error": "fake model: bad options in %r" % model}, e)
+        base = sc.base if ":" in sc.base else sc.base + ":latest"
+        if base not in [m + ":latest" for m in EMBED_MODELS] or sc.fault == "http404":
+            return self.send_json(404, {
+                "error": "model \"%s\" not found, try pulling it first" % model}, e)
+        if sc.fault == "http401":
+            return self.send_json(401, {"error": "unauthorized"}, e)
+        if sc.fault == "http429":
+            return self.send_json(429, {"error": "server busy, please try again.  maximum "
+                                                 "pending requests exceeded"}, e)
+        if sc.fault == "http500":
+            return self.send_json(500, {"error": "llama runner process has terminated: "
+                                                 "exit status 2"}, e)
+        if texts is None:
+            return self.send_json(400, {"error": "invalid input type"}, e)
+        self.embed_delay(e, sc)
+        self.send_json(200, {
+            "model": model, "embeddings": embed_vectors(sc, texts),
+            "total_duration": 12345678, "load_duration": 1234567,
+            "prompt_eval_count": sum(len(t.split()) for t in texts)}, e)
+
+    def openai_embed(self, path):
+        e, body, sc, texts = self.embed_request(path)
+        if not self.check_openai_auth(e):
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return self.send_json(400, openai_error(
+                "We could not parse the JSON body of your request.", "invalid_request_error",
+                None), e)
+        model = body["model"]
+        if sc is None:
+            return self.send_json(400, openai_error(
+                "fake model: bad options in %r" % model, "invalid_request_error", None), e)
+        if sc.base not in EMBED_MODELS or sc.fault == "http404":
+            return self.send_json(404, openai_error(
+                "The model `%s` does not exist or you do not have access to it." % model,
+                "invalid_request_error", "model_not_found"), e)
+        if sc.fault == "http401":
+            return self.send_json(401, openai_error(
+                "Incorrect API key provided: sk-t****", "invalid_request_error",
+                "invalid_api_key"), e)
+        if sc.fault == "http429":
+            return self.send_json(429, openai_error(
+                "Rate limit reached for fake-embed in organization org-fake on requests per "
+                "min (RPM): Limit 3, Used 3, Requested 1.", "requests", "rate_limit_exceeded"), e)
+        if sc.fault == "http500":
+            return self.send_json(500, openai_error(
+                "The server had an error while processing your request. Sorry about that!",
+                "server_error", None), e)
+        if texts is None:
+            return self.send_json(400, openai_error(
+                "'$.input' is invalid. Please check the API reference: "
+                "https://platform.openai.com/docs/api-reference.", "invalid_request_error",
+                None), e)
+        self.embed_delay(e, sc)
+        b64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, v in enumerate(embed_vectors(sc, texts)):
+            emb = base64.b64encode(struct.pack("<%df" % len(v), *v)).decode() if b64 else v
+            data.append({"object": "embedding", "index": i, "embedding": emb})
+        tokens = sum(len(t.split()) for t in texts)
+        self.send_json(200, {"object": "list", "data": data, "model": model,
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, e)
 
 
 def ollama_final(model, finish, prompt_tokens, completion_tokens):

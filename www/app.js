@@ -339,6 +339,7 @@ const state = {
   streaming: null,      // { controller, view } while an answer streams
   loadToken: 0,         // guards against a slow session load finishing after another one
   liveCounter: 0,
+  freshDocuments: new Set(), // ids just uploaded: highlighted once in the list
 };
 
 const el = {
@@ -353,6 +354,11 @@ const el = {
   documentList: $("document-list"),
   documentsNote: $("documents-note"),
   refreshDocuments: $("refresh-documents"),
+  uploadInput: $("upload-input"),
+  uploadButton: $("upload-button"),
+  uploadList: $("upload-list"),
+  uploadLive: $("upload-live"),
+  dropZone: $("drop-zone"),
   chatTitle: $("chat-title"),
   banner: $("banner"),
   conversation: $("conversation"),
@@ -369,6 +375,7 @@ const el = {
   sendButton: $("send-button"),
   stopButton: $("stop-button"),
   confirmDialog: $("confirm-dialog"),
+  confirmTitle: $("confirm-title"),
   confirmText: $("confirm-text"),
 };
 
@@ -851,9 +858,10 @@ function startRename(item, session) {
   input.select();
 }
 
-function confirmDialog(text) {
+function confirmDialog(text, title = "Delete chat?") {
   return new Promise((resolve) => {
     const dialog = el.confirmDialog;
+    el.confirmTitle.textContent = title;
     el.confirmText.textContent = text;
     const onClose = () => {
       dialog.removeEventListener("close", onClose);
@@ -983,17 +991,35 @@ function updateDocPickerNote(emphasize = false) {
   el.sendButton.disabled = none;
 }
 
+function documentName(d) {
+  return d && d.name ? String(d.name) : `Document ${d && d.id}`;
+}
+
 function renderDocuments() {
   const docs = state.documents;
   // Sidebar panel.
   el.documentList.replaceChildren();
   for (const d of docs) {
+    const name = documentName(d);
     const facts = [formatBytes(d.size), typeof d.chunks === "number" ? `${d.chunks} ${d.chunks === 1 ? "chunk" : "chunks"}` : ""].filter(Boolean).join(" · ");
-    el.documentList.append(h("li", { class: "document", title: d.name ? String(d.name) : "" },
-      icon("doc"),
-      h("span", { class: "document-name", text: d.name ? String(d.name) : `Document ${d.id}` }),
-      h("span", { class: "document-facts", text: facts })));
+    const del = h("button", {
+      class: "icon-btn small-btn danger document-delete",
+      type: "button",
+      title: "Delete",
+      "aria-label": `Delete “${name}”`,
+      onclick: () => deleteDocument(d),
+    }, icon("trash"));
+    el.documentList.append(h("li", {
+      class: state.freshDocuments.has(d.id) ? "document fresh" : "document",
+      title: name,
+      "data-id": String(d.id),
+    },
+    icon("doc"),
+    h("span", { class: "document-name", text: name }),
+    h("span", { class: "document-facts", text: facts }),
+    del));
   }
+  state.freshDocuments.clear();
   if (!docs.length && el.documentsNote.dataset.error !== "1") {
     el.documentsNote.textContent = "No documents yet.";
     el.documentsNote.hidden = false;
@@ -1010,7 +1036,7 @@ function renderDocuments() {
     const checked = before.size ? before.has(d.id) : remembered.has(d.id);
     el.docPickerList.append(h("label", { class: "doc-option" },
       h("input", { type: "checkbox", value: String(d.id), checked }),
-      h("span", { text: d.name ? String(d.name) : `Document ${d.id}` })));
+      h("span", { text: documentName(d) })));
   }
   updateDocPickerNote();
 }
@@ -1028,6 +1054,269 @@ async function loadDocuments() {
   }
   renderDocuments();
 }
+
+async function deleteDocument(doc) {
+  const name = documentName(doc);
+  const ok = await confirmDialog(`“${name}” will be removed from your documents, with everything docchat indexed from it. Chats that quoted it keep their answers.`, "Delete document?");
+  if (!ok) return;
+  // Where the focus goes once the row is gone: the next row's delete button, else the
+  // previous one's, else the upload button.
+  const rows = [...el.documentList.children];
+  const at = rows.findIndex((li) => li.dataset.id === String(doc.id));
+  const neighbour = rows[at + 1] || rows[at - 1];
+  const neighbourId = neighbour ? neighbour.dataset.id : null;
+  let gone = true;
+  try {
+    await api(`documents/${encodeURIComponent(doc.id)}`, { method: "DELETE" });
+  } catch (err) {
+    // 404: already deleted elsewhere, or a shared document this user may not delete.
+    if (!(err instanceof ApiError && err.status === 404)) {
+      showBanner(`Could not delete “${name}”: ${describeError(err)}`);
+      return;
+    }
+    gone = false;
+  }
+  await loadDocuments();
+  const still = state.documents.some((d) => d.id === doc.id);
+  if (still && !gone) showBanner(`“${name}” could not be deleted: it belongs to the shared library.`);
+  announce(still ? `${name} was not deleted.` : `${name} deleted.`);
+  const next = [...el.documentList.children].find((li) => li.dataset.id === neighbourId);
+  (next ? next.querySelector(".document-delete") : el.uploadButton).focus();
+}
+
+/* ------------------------------------------------------------------------------------
+ * Uploads: POST api/documents, one multipart request per file (XMLHttpRequest, for the
+ * upload progress), one at a time in the order chosen. Each file gets a row with a
+ * progress bar that ends in its result or the server's error message.
+ * ---------------------------------------------------------------------------------- */
+
+const uploads = { queue: [], running: false };
+
+// Screen readers hear each upload's result (the progress itself is not announced).
+function announce(text) {
+  el.uploadLive.append(h("p", { text }));
+  while (el.uploadLive.childElementCount > 4) el.uploadLive.firstElementChild.remove();
+}
+
+function updateUploadList() {
+  el.uploadList.hidden = el.uploadList.childElementCount === 0;
+}
+
+// The server's error message without the file name it starts with ("a.exe": ...), which
+// the row shows already.
+function uploadMessage(status, message, file) {
+  const text = String(message || "").replace(/^"(?:[^"\\]|\\.)*":\s*/, "");
+  switch (status) {
+    case 413: {
+      // "request body of N bytes exceeds DOCCHAT_MAX_UPLOAD (M bytes)": say it plainly.
+      const limit = /exceeds \S+ \((\d+) bytes\)/.exec(text);
+      return limit
+        ? `Too large to upload: ${formatBytes(file.size)}, the limit is ${formatBytes(Number(limit[1]))}.`
+        : `Too large to upload (${formatBytes(file.size)}). ${text}`;
+    }
+    case 415:
+    case 422: return text || "The server refused this file.";
+    case 0: return text || "Could not reach the server. Check your connection.";
+    default: return `${text || "The upload failed."} (HTTP ${status})`;
+  }
+}
+
+class UploadRow {
+  constructor(file) {
+    this.file = file;
+    this.xhr = null;
+    const name = file.name || "unnamed file";
+    this.bar = h("progress", { class: "upload-bar", max: "100", "aria-label": `Upload of ${name}` });
+    this.pct = h("span", { class: "upload-pct", text: "Waiting…" });
+    this.result = h("p", { class: "upload-result", hidden: true });
+    this.close = h("button", {
+      class: "icon-btn small-btn upload-close",
+      type: "button",
+      title: "Cancel",
+      "aria-label": `Cancel the upload of “${name}”`,
+      onclick: () => this.dismiss(),
+    }, icon("close"));
+    this.el = h("li", { class: "upload", "data-state": "queued" },
+      h("div", { class: "upload-head" },
+        h("span", { class: "upload-icon" }, icon("doc")),
+        h("span", { class: "upload-name", title: name, text: name }),
+        this.pct,
+        this.close),
+      this.bar,
+      this.result);
+    el.uploadList.append(this.el);
+    updateUploadList();
+  }
+
+  progress(loaded, total) {
+    const p = total > 0 ? Math.min(100, Math.floor((loaded / total) * 100)) : 0;
+    this.bar.value = p;
+    this.pct.textContent = `${p}%`;
+  }
+
+  finish(kind, text) {
+    const name = this.file.name || "unnamed file";
+    this.xhr = null;
+    this.el.dataset.state = kind;
+    this.bar.hidden = true;
+    this.pct.replaceChildren(icon(kind === "error" ? "alert" : "check"));
+    this.result.textContent = text;
+    this.result.hidden = false;
+    this.close.title = "Dismiss";
+    this.close.setAttribute("aria-label", `Dismiss the result for “${name}”`);
+    announce(kind === "error" ? `${name} was not added: ${text}` : `${name}: ${text}`);
+    // Successes clear themselves after a while; errors stay until dismissed.
+    if (kind === "done") this.timer = setTimeout(() => this.remove(), 12000);
+  }
+
+  dismiss() {
+    if (this.xhr) {
+      this.xhr.abort();
+      return; // the abort handler finishes the row
+    }
+    const i = uploads.queue.indexOf(this);
+    if (i >= 0) uploads.queue.splice(i, 1);
+    const rows = [...el.uploadList.children];
+    const next = rows[rows.indexOf(this.el) + 1] || rows[rows.indexOf(this.el) - 1];
+    this.remove(true);
+    // Keep the focus in the panel rather than dropping it to <body>.
+    (next ? next.querySelector(".upload-close") : el.uploadButton).focus();
+  }
+
+  // Take the row away; unless forced, not while the reader is on it (it then goes a
+  // little later).
+  remove(force = false) {
+    clearTimeout(this.timer);
+    if (!force && (this.el.contains(document.activeElement) || this.el.matches(":hover"))) {
+      this.timer = setTimeout(() => this.remove(), 4000);
+      return;
+    }
+    this.el.remove();
+    updateUploadList();
+  }
+}
+
+function sendUpload(row) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    row.xhr = xhr;
+    row.el.dataset.state = "uploading";
+    row.progress(0, 1);
+    const form = new FormData();
+    form.append("file", row.file, row.file.name);
+    xhr.open("POST", `${API}documents`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.responseType = "text";
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) row.progress(e.loaded, e.total);
+    });
+    // Sent: docchat now extracts, chunks and indexes the text.
+    xhr.upload.addEventListener("load", () => {
+      row.bar.value = 100;
+      row.pct.textContent = "Indexing…";
+    });
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON: a proxy's error page, say */
+      }
+      if (xhr.status === 201 && body && Array.isArray(body.documents)) {
+        const docs = body.documents;
+        for (const d of docs) if (d && typeof d.id === "number") state.freshDocuments.add(d.id);
+        const d = docs[0] || {};
+        let text;
+        if (d.existed) {
+          text = d.name && d.name !== row.file.name ? `Already in your documents as “${d.name}”.` : "Already in your documents.";
+        } else {
+          const chunks = typeof d.chunks === "number" ? ` · ${d.chunks} ${d.chunks === 1 ? "chunk" : "chunks"}` : "";
+          text = `Added${chunks}.`;
+        }
+        row.finish("done", text);
+        resolve(true);
+        return;
+      }
+      const message = body && typeof body.error === "string" && body.error ? body.error : `${xhr.status} ${xhr.statusText || "error"}`;
+      row.finish("error", uploadMessage(xhr.status, message, row.file));
+      // A refused file may come after files of the same request that were stored.
+      resolve(Boolean(body && Array.isArray(body.documents) && body.documents.length));
+    });
+    xhr.addEventListener("error", () => {
+      row.finish("error", uploadMessage(0, "", row.file));
+      resolve(false);
+    });
+    xhr.addEventListener("abort", () => {
+      row.xhr = null;
+      row.el.dataset.state = "cancelled";
+      row.remove(true);
+      announce(`The upload of ${row.file.name || "unnamed file"} was cancelled.`);
+      el.uploadButton.focus();
+      resolve(false);
+    });
+    xhr.send(form);
+  });
+}
+
+async function runUploads() {
+  if (uploads.running) return;
+  uploads.running = true;
+  try {
+    while (uploads.queue.length) {
+      const row = uploads.queue.shift();
+      if (await sendUpload(row)) document.dispatchEvent(new CustomEvent("docchat:documents-changed"));
+    }
+  } finally {
+    uploads.running = false;
+  }
+}
+
+function uploadFiles(files) {
+  const list = [...(files || [])];
+  if (!list.length) return;
+  for (const file of list) uploads.queue.push(new UploadRow(file));
+  // On a phone the panel is in the hidden sidebar: show it, so the progress is seen.
+  if (narrow.matches && !document.body.classList.contains("sidebar-open")) openSidebar(el.uploadButton);
+  runUploads();
+}
+
+el.uploadButton.addEventListener("click", () => el.uploadInput.click());
+el.uploadInput.addEventListener("change", () => {
+  uploadFiles(el.uploadInput.files);
+  el.uploadInput.value = ""; // choosing the same file again fires "change" again
+});
+
+// Files dragged over the page show the drop zone; dropped anywhere, they upload.
+let dragDepth = 0;
+const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+function endDrag() {
+  dragDepth = 0;
+  el.dropZone.hidden = true;
+}
+document.addEventListener("dragenter", (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  dragDepth++;
+  el.dropZone.hidden = false;
+});
+document.addEventListener("dragover", (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = "copy";
+  el.dropZone.hidden = false;
+});
+document.addEventListener("dragleave", (e) => {
+  if (!carriesFiles(e)) return;
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) el.dropZone.hidden = true;
+});
+document.addEventListener("drop", (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  endDrag();
+  uploadFiles(e.dataTransfer.files);
+});
+window.addEventListener("blur", endDrag);
 
 /* ------------------------------------------------------------------------------------
  * Banner, sidebar, composer
@@ -1057,12 +1346,12 @@ async function checkHealth() {
 
 const narrow = matchMedia("(max-width: 760px)");
 
-function openSidebar() {
+function openSidebar(focus = el.newChat) {
   document.body.classList.add("sidebar-open");
   el.menuButton.setAttribute("aria-expanded", "true");
   el.scrim.hidden = false;
   if (narrow.matches) el.main.inert = true;
-  el.newChat.focus();
+  focus.focus();
 }
 
 function closeSidebar() {
@@ -1162,5 +1451,5 @@ async function start() {
 
 start();
 
-// For the upload feature and for debugging from the console.
-window.docchat = { refreshDocuments: loadDocuments, refreshSessions, SSEParser };
+// For other scripts and for debugging from the console.
+window.docchat = { refreshDocuments: loadDocuments, refreshSessions, uploadFiles, SSEParser };

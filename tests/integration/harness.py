@@ -9,9 +9,10 @@
 - request() is a plain JSON client; Stream reads an SSE response line by line as it
   arrives, timestamps every event and ": ping" comment, records framing mistakes and can
   hang up early.
-- @test and run(): one "PASS name" / "FAIL name: reason" line per test, exit status 1 if
-  any failed. Every docchat, lighttpd and CGI process gets a clean environment (no
-  inherited DOCCHAT_* or OPENAI_* variables).
+- @test and run(): one "PASS name" / "FAIL name: reason" / "SKIP name: reason" line per
+  test (skip() inside a test skips it), exit status 1 if any failed. Every docchat,
+  lighttpd and CGI process gets a clean environment (no inherited DOCCHAT_* or OPENAI_*
+  variables). fill_template() fills the @...@ placeholders of a shipped config in deploy/.
 """
 
 import atexit
@@ -100,6 +101,10 @@ class TestTimeout(Exception):
     pass
 
 
+class TestSkip(Exception):
+    """Raised by skip(): the test cannot run here (reported as "SKIP name: reason")."""
+
+
 def short(v, n=300):
     s = v if isinstance(v, str) else repr(v)
     s = s.replace("\n", "\\n")
@@ -108,6 +113,10 @@ def short(v, n=300):
 
 def fail(msg):
     raise TestFailure(msg)
+
+
+def skip(reason):
+    raise TestSkip(reason)
 
 
 def check(cond, msg):
@@ -196,13 +205,17 @@ def run(setup=None):
     signal.signal(signal.SIGALRM, _alarm)
     failed = 0
     passed = 0
+    skipped = 0
     setup_error = None
+    setup_skip = None
     if setup is not None:
         try:
             signal.alarm(TEST_TIMEOUT_S)
             setup()
         except (KeyboardInterrupt, SystemExit):
             raise
+        except TestSkip as e:
+            setup_skip = str(e)
         except BaseException as e:  # noqa: B902 - report and go on to the cleanup
             setup_error = "setup failed: " + _reason(e)
             traceback.print_exc(file=sys.stderr)
@@ -214,6 +227,10 @@ def run(setup=None):
             print("FAIL %s: %s" % (name, setup_error), flush=True)
             failed += 1
             continue
+        if setup_skip:
+            print("SKIP %s: %s" % (name, setup_skip), flush=True)
+            skipped += 1
+            continue
         try:
             signal.alarm(TEST_TIMEOUT_S)
             fn()
@@ -222,6 +239,10 @@ def run(setup=None):
             passed += 1
         except (KeyboardInterrupt, SystemExit):
             raise
+        except TestSkip as e:
+            signal.alarm(0)
+            print("SKIP %s: %s" % (name, e), flush=True)
+            skipped += 1
         except BaseException as e:  # noqa: B902
             signal.alarm(0)
             print("FAIL %s: %s" % (name, _reason(e)), flush=True)
@@ -229,13 +250,26 @@ def run(setup=None):
                 traceback.print_exc(file=sys.stderr)
             failed += 1
     _run_cleanups(failed > 0)
-    sys.stderr.write("# %s: %d passed, %d failed\n" % (
-        os.path.basename(sys.argv[0]), passed, failed))
+    sys.stderr.write("# %s: %d passed, %d failed%s\n" % (
+        os.path.basename(sys.argv[0]), passed, failed,
+        ", %d skipped" % skipped if skipped else ""))
     sys.exit(1 if failed else 0)
 
 
 # ---------------------------------------------------------------------------------------
 # Processes
+
+def fill_template(template, values):
+    """The text of the shipped config file `template` with each "@NAME@" in values
+    replaced (values: {"PORT": "8080", ...}); fails if a placeholder is left over."""
+    with open(template, encoding="utf-8") as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace("@%s@" % k, str(v))
+    left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    check(not left, "placeholders left in %s: %s" % (os.path.relpath(template, SRCDIR), left))
+    return text
+
 
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -429,15 +463,10 @@ class Docchat:
     def _start_lighttpd(self):
         check(os.access(DOCCHAT_BIN, os.X_OK), "DOCCHAT_BIN %s is not an executable "
               "(build docchat or set DOCCHAT_BIN)" % DOCCHAT_BIN)
-        with open(TEMPLATE, encoding="utf-8") as f:
-            conf = f.read()
         self.port = free_port()
-        for k, v in (("@PORT@", str(self.port)), ("@WWW@", os.path.join(SRCDIR, "www")),
-                     ("@DOCCHAT@", DOCCHAT_BIN), ("@CONFIG@", self.config_path),
-                     ("@STATE@", self.state)):
-            conf = conf.replace(k, v)
-        left = re.findall(r"@[A-Z_]+@", conf)
-        check(not left, "placeholders left in the lighttpd template: %s" % left)
+        conf = fill_template(TEMPLATE, {
+            "PORT": self.port, "WWW": os.path.join(SRCDIR, "www"), "DOCCHAT": DOCCHAT_BIN,
+            "CONFIG": self.config_path, "STATE": self.state})
         self.lighttpd_conf = os.path.join(self.state, "lighttpd.conf")
         with open(self.lighttpd_conf, "w", encoding="utf-8") as f:
             f.write(conf)

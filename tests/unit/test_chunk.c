@@ -1,10 +1,13 @@
 /* test_chunk.c - chunk.c: paragraph and heading boundaries, overlap, splitting of long
- * paragraphs, UTF-8 safety, and offsets that point at each chunk's text. */
+ * paragraphs, UTF-8 safety, and offsets that point at each chunk's text; headings and
+ * page starts from an extractor (heading paths, the page a chunk starts on, layouts
+ * that break the rules refused), and heading paths held to a size. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "chunk.h"
+#include "extract.h"
 
 struct want {
 	const char *text;
@@ -47,8 +50,52 @@ static void expect(const char *in, int markdown, int target, int overlap,
 			CHECK_INT(c[i].start, w[i].start);
 			CHECK_INT(c[i].end, w[i].end);
 		}
+		CHECK_INT(c[i].page, 0);	/* a text without pages */
 	}
 	chunks_free(c, n);
+}
+
+struct want_page {
+	const char *text;
+	const char *heading;	/* NULL: no heading */
+	int page;
+};
+
+/* chunk_doc on doc must give exactly w. */
+static void expect_doc(const struct extract_doc *doc, int target, int overlap,
+		       const struct want_page *w, size_t nw)
+{
+	struct chunk *c = NULL;
+	size_t n = 0, i;
+
+	CHECK_INT(chunk_doc(doc, target, overlap, &c, &n), DC_OK);
+	CHECK_INT(n, nw);
+	CHECK(offsets_ok(doc->text, doc->len, c, n));
+	for (i = 0; i < n && i < nw; i++) {
+		CHECK_STR(c[i].text, w[i].text);
+		if (w[i].heading)
+			CHECK_STR(c[i].heading, w[i].heading);
+		else
+			CHECK(c[i].heading == NULL);
+		CHECK_INT(c[i].page, w[i].page);
+	}
+	chunks_free(c, n);
+}
+
+/* A doc over a static text (nothing to free). */
+static struct extract_doc doc_of(const char *text, struct extract_heading *h, size_t nh,
+				 size_t *pages, size_t np)
+{
+	struct extract_doc d;
+
+	memset(&d, 0, sizeof(d));
+	d.text = (char *)text;
+	d.len = strlen(text);
+	d.headings = h;
+	d.nheadings = nh;
+	d.pages = pages;
+	d.npages = np;
+	return d;
 }
 
 static void test_paragraphs_kept_whole_when_they_fit(void)
@@ -326,6 +373,154 @@ static void test_many_chunks_cover_text_in_order(void)
 	chunks_free(c, n);
 }
 
+static void test_found_headings_make_paths(void)
+{
+	static const char text[] =
+		"Guide\n\nIntro text.\n\nInstall\n\nRun make.\n\nDebian\n\nUse apt.\n\n"
+		"Usage\n\nCall it.";
+	struct extract_heading h[] = { { 0, 5, 1 }, { 20, 7, 2 }, { 40, 6, 3 }, { 58, 5, 2 } };
+	static const struct want_page w[] = {
+		{ "Guide\n\nIntro text.", "Guide", 0 },
+		{ "Install\n\nRun make.\n\nDebian\n\nUse apt.", "Guide > Install", 0 },
+		{ "Usage\n\nCall it.", "Guide > Usage", 0 },
+	};
+	struct extract_doc d = doc_of(text, h, 4, NULL, 0);
+
+	expect_doc(&d, 50, 5, w, 3);
+	/* the same words without the heading list are plain paragraphs */
+	d = doc_of(text, NULL, 0, NULL, 0);
+	{
+		static const struct want_page plain[] = {
+			{ text, NULL, 0 },
+		};
+		expect_doc(&d, 50, 5, plain, 1);
+	}
+}
+
+static void test_pages_of_chunks(void)
+{
+	static const char text[] = "p1 words here.\n\np2 more words.\n\np3 end.";
+	size_t pages[] = { 0, 16, 32 };
+	static const struct want_page w[] = {
+		{ "p1 words here.", NULL, 1 },
+		{ "p2 more words.", NULL, 2 },
+		{ "p3 end.", NULL, 3 },
+	};
+	/* with overlap the chunk starts where its repeated words are: on the page before */
+	static const struct want_page wo[] = {
+		{ "p1 words here.", NULL, 1 },
+		{ "here.\n\np2 more words.", NULL, 1 },
+		{ "words.\n\np3 end.", NULL, 2 },
+	};
+	struct extract_doc d = doc_of(text, NULL, 0, pages, 3);
+
+	expect_doc(&d, 3, 0, w, 3);
+	expect_doc(&d, 3, 1, wo, 3);
+}
+
+static void test_empty_page_is_skipped_over(void)
+{
+	static const char text[] = "alpha\n\nbeta";
+	size_t pages[] = { 0, 5, 7, 11 };	/* page 2 has no text; page 4 is empty too */
+	static const struct want_page w[] = {
+		{ "alpha", NULL, 1 },
+		{ "beta", NULL, 3 },
+	};
+	struct extract_doc d = doc_of(text, NULL, 0, pages, 4);
+
+	expect_doc(&d, 1, 0, w, 2);
+}
+
+static void test_headings_and_pages_together(void)
+{
+	static const char text[] = "Title\n\nfirst page body\n\nSection\n\nsecond page body";
+	struct extract_heading h[] = { { 0, 5, 1 }, { 24, 7, 2 } };
+	size_t pages[] = { 0, 24 };
+	static const struct want_page w[] = {
+		{ "Title\n\nfirst page body", "Title", 1 },
+		{ "Section\n\nsecond page body", "Title > Section", 2 },
+	};
+	struct extract_doc d = doc_of(text, h, 2, pages, 2);
+
+	expect_doc(&d, 100, 10, w, 2);
+}
+
+/* chunk_doc must refuse this layout. */
+static void refused(struct extract_heading *h, size_t nh, size_t *pages, size_t np)
+{
+	struct extract_doc d = doc_of("Head\nbody text\nmore", h, nh, pages, np);
+	struct chunk *c = NULL;
+	size_t n = 9;
+
+	CHECK_INT(chunk_doc(&d, 10, 0, &c, &n), DC_BADREQ);
+	CHECK_INT(n, 0);
+	CHECK(c == NULL);
+}
+
+static void test_bad_layouts_refused(void)
+{
+	struct extract_heading mid[] = { { 1, 3, 1 } };		/* not at a line start */
+	struct extract_heading part[] = { { 5, 4, 1 } };	/* not to the line end */
+	struct extract_heading two_lines[] = { { 0, 14, 1 } };	/* holds a line end */
+	struct extract_heading past[] = { { 15, 10, 1 } };	/* past the end */
+	struct extract_heading level[] = { { 0, 4, 7 } };
+	struct extract_heading order[] = { { 15, 4, 1 }, { 0, 4, 1 } };
+	struct extract_heading empty[] = { { 0, 0, 1 } };
+	size_t back[] = { 0, 10, 5 };
+	size_t beyond[] = { 0, 100 };
+	struct extract_heading ok[] = { { 0, 4, 1 }, { 15, 4, 2 } };
+	struct extract_doc d = doc_of("Head\nbody text\nmore", ok, 2, NULL, 0);
+	struct chunk *c = NULL;
+	size_t n = 0;
+
+	refused(mid, 1, NULL, 0);
+	refused(part, 1, NULL, 0);
+	refused(two_lines, 1, NULL, 0);
+	refused(past, 1, NULL, 0);
+	refused(level, 1, NULL, 0);
+	refused(order, 2, NULL, 0);
+	refused(empty, 1, NULL, 0);
+	refused(NULL, 0, back, 3);
+	refused(NULL, 0, beyond, 2);
+	refused(NULL, 1, NULL, 0);
+	CHECK_INT(chunk_doc(&d, 10, 0, &c, &n), DC_OK);
+	CHECK_INT(n, 2);	/* the level-2 heading after body text starts a chunk */
+	if (n == 2) {
+		CHECK_STR(c[0].text, "Head\nbody text");
+		CHECK_STR(c[0].heading, "Head");
+		CHECK_STR(c[1].text, "more");
+		CHECK_STR(c[1].heading, "Head > more");
+	}
+	chunks_free(c, n);
+}
+
+static void test_heading_path_held_to_size(void)
+{
+	char in[512];
+	struct chunk *c = NULL;
+	size_t n = 0, len = 0, i;
+
+	/* "# x" then 150 two-byte characters: cut at 200 bytes, back to a character */
+	memcpy(in, "# x", 3);
+	len = 3;
+	for (i = 0; i < 150; i++) {
+		memcpy(in + len, "\xc3\xa9", 2);
+		len += 2;
+	}
+	memcpy(in + len, "\n\nbody", 6);
+	len += 6;
+	in[len] = '\0';
+	CHECK_INT(chunk_text(in, len, 1, 50, 0, &c, &n), DC_OK);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK(c[0].heading != NULL);
+		CHECK_INT(c[0].heading ? strlen(c[0].heading) : 0, 199);
+		CHECK(c[0].heading && memcmp(c[0].heading, in + 2, 199) == 0);
+		CHECK_INT(c[0].page, 0);
+	}
+	chunks_free(c, n);
+}
+
 int main(void)
 {
 	RUN(test_paragraphs_kept_whole_when_they_fit);
@@ -349,5 +544,11 @@ int main(void)
 	RUN(test_unicode_spaces_separate_words);
 	RUN(test_empty_and_blank_input_give_no_chunks);
 	RUN(test_many_chunks_cover_text_in_order);
+	RUN(test_found_headings_make_paths);
+	RUN(test_pages_of_chunks);
+	RUN(test_empty_page_is_skipped_over);
+	RUN(test_headings_and_pages_together);
+	RUN(test_bad_layouts_refused);
+	RUN(test_heading_path_held_to_size);
 	return check_summary();
 }

@@ -1,7 +1,12 @@
 /* test_ingest.c - ingest.c: .txt and .md files and texts into the store, a directory
  * walk (sorted, dot-files skipped, symbolic link loop noticed), rejection of non-UTF-8
  * and binary files with the offending byte named, BOM and CRLF normalisation, the
- * content hash and skipping of documents already stored. */
+ * content hash and skipping of documents already stored (before parsing: a stored PDF
+ * is skipped even without pdftotext); HTML and PDF files whose stored chunks keep
+ * heading paths and page numbers; replacing a changed file (INGEST_REPLACE); the
+ * problem codes of ingest_bytes; the progress line on a terminal. */
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +16,10 @@
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "check.h"
 #include "config.h"
+#include "extract.h"
 #include "ingest.h"
 #include "store.h"
 
@@ -74,20 +81,51 @@ static long long raw_int(const char *sql)
 	return v;
 }
 
-/* Replace every "@" in tmpl with the docs directory. */
-static void expand(const char *tmpl, char *out, size_t outlen)
+/* First column of the first row of sql as text (caller frees), on a second
+ * connection; NULL on error or no row. */
+static char *raw_text(const char *sql)
 {
-	size_t o = 0, dl = strlen(docs);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char *v = NULL;
+
+	if (sqlite3_open(dbpath, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		v = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void raw_text_is(const char *sql, const char *want)
+{
+	char *got = raw_text(sql);
+
+	CHECK_STR(got, want);
+	free(got);
+}
+
+/* Replace every "@" in tmpl with dir. */
+static void expand_in(const char *dir, const char *tmpl, char *out, size_t outlen)
+{
+	size_t o = 0, dl = strlen(dir);
 
 	for (; *tmpl && o + dl + 1 < outlen; tmpl++) {
 		if (*tmpl == '@') {
-			memcpy(out + o, docs, dl);
+			memcpy(out + o, dir, dl);
 			o += dl;
 		} else {
 			out[o++] = *tmpl;
 		}
 	}
 	out[o] = '\0';
+}
+
+/* Replace every "@" in tmpl with the docs directory. */
+static void expand(const char *tmpl, char *out, size_t outlen)
+{
+	expand_in(docs, tmpl, out, outlen);
 }
 
 /* ingest_path with the log captured into *log (caller frees). */
@@ -104,6 +142,81 @@ static enum dc_err ingest_logged(const char *path, struct ingest_stats *stats, c
 	fclose(f);
 	return rc;
 }
+
+/* ingest_paths of one path with cfg, owner and flags; the log must be want (with "@"
+ * standing for dir). */
+static void ingest_expect(const struct config *cfg, const char *owner, const char *dir,
+			  const char *path, unsigned flags, struct ingest_stats *stats,
+			  const char *want)
+{
+	char *log = NULL, full[256], wanted[2048], err[DC_ERRMAX] = "";
+	const char *paths[1];
+	size_t len = 0;
+	FILE *f = open_memstream(&log, &len);
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	expand_in(dir, path, full, sizeof(full));
+	paths[0] = full;
+	CHECK_INT(ingest_paths(st, cfg, owner, paths, 1, flags, stats, f, err, sizeof(err)),
+		  DC_OK);
+	fclose(f);
+	expand_in(dir, want, wanted, sizeof(wanted));
+	CHECK_STR(log, wanted);
+	free(log);
+}
+
+/* A minimal valid PDF, written the way the PDF reference lays one out: a catalog, a
+ * page tree, one page per entry of pages (NULL: a page without text) showing the text
+ * in Helvetica, and a cross-reference table with every object's byte offset. */
+static void make_pdf(struct buf *b, const char *const *pages, size_t n)
+{
+	long offs[32];
+	size_t nobj = 0, i;
+	struct buf s;
+
+	buf_init(b, 1 << 20);
+	buf_init(&s, 1 << 16);
+	buf_appends(b, "%PDF-1.4\n");
+	offs[nobj++] = (long)b->len;
+	buf_printf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+	offs[nobj++] = (long)b->len;
+	buf_printf(b, "2 0 obj\n<< /Type /Pages /Kids [");
+	for (i = 0; i < n; i++)
+		buf_printf(b, "%s%zu 0 R", i ? " " : "", 3 + 2 * i);
+	buf_printf(b, "] /Count %zu >>\nendobj\n", n);
+	for (i = 0; i < n; i++) {
+		buf_reset(&s);
+		if (pages[i])
+			buf_printf(&s, "BT /F1 18 Tf 72 700 Td (%s) Tj ET", pages[i]);
+		offs[nobj++] = (long)b->len;
+		buf_printf(b, "%zu 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792]"
+			   " /Resources << /Font << /F1 %zu 0 R >> >> /Contents %zu 0 R >>\n"
+			   "endobj\n", 3 + 2 * i, 3 + 2 * n, 4 + 2 * i);
+		offs[nobj++] = (long)b->len;
+		buf_printf(b, "%zu 0 obj\n<< /Length %zu >>\nstream\n%s\nendstream\nendobj\n",
+			   4 + 2 * i, s.len, buf_str(&s));
+	}
+	offs[nobj++] = (long)b->len;
+	buf_printf(b, "%zu 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\n"
+		   "endobj\n", 3 + 2 * n);
+	i = b->len;
+	buf_printf(b, "xref\n0 %zu\n0000000000 65535 f \n", nobj + 1);
+	for (size_t k = 0; k < nobj; k++)
+		buf_printf(b, "%010ld 00000 n \n", offs[k]);
+	buf_printf(b, "trailer\n<< /Size %zu /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+		   nobj + 1, i);
+	buf_free(&s);
+}
+
+static const char *const two_pages[] = { "First page about striped zebras.",
+					  "Second page about shy okapis." };
+static const char *const no_text[] = { NULL };
+static const char page_html[] =
+	"<html><head><title>Espresso</title><style>p { margin: 0 }</style></head><body>"
+	"<h1>Aurelia Duo</h1><p>Intro words about crema.</p>"
+	"<h2>Cleaning</h2><p>Descale the machine monthly.</p></body></html>\n";
 
 static struct store_hit *search_one(const char *match, size_t *n)
 {
@@ -204,8 +317,8 @@ static void test_named_files(void)
 	st = fresh();
 	CHECK(snprintf(path, sizeof(path), "%s/image.png", docs) < (int)sizeof(path));
 	CHECK_INT(ingest_logged(path, &stats, &log, err, sizeof(err)), DC_BADREQ);
-	expand("ingest @/image.png: unsupported file type (docchat reads .txt, .text, .md and "
-	       ".markdown)", want, sizeof(want));
+	expand("ingest @/image.png: unsupported file type (docchat reads .txt, .text, .md, "
+	       ".markdown, .html, .htm, .pdf)", want, sizeof(want));
 	CHECK_STR(err, want);
 	CHECK_STR(log, "");
 	free(log);
@@ -338,7 +451,7 @@ static void test_chunk_settings_and_format(void)
 
 	memset(&cfg, 0, sizeof(cfg));
 	st = fresh();
-	/* zero settings mean the defaults (300/50): one chunk */
+	/* a zero chunk size means the default (300): one chunk */
 	CHECK_INT(ingest_text(st, &cfg, "", "a.txt", NULL, words, strlen(words), &id, &existed,
 			      &nchunks, err, sizeof(err)), DC_OK);
 	CHECK_INT(nchunks, 1);
@@ -366,6 +479,294 @@ static void test_chunk_settings_and_format(void)
 	st = NULL;
 }
 
+static void test_html_and_pdf_keep_headings_and_pages(void)
+{
+	static const char want1[] =
+		"failed @/latin1.html: not valid UTF-8 at byte 6\n"
+		"failed @/notes.htm: no text to index (no visible text)\n"
+		"added @/page.html (2 chunks)\n"
+		"failed @/scan.pdf: no text found (a scanned PDF needs OCR first)\n"
+		"added @/two.pdf (2 chunks)\n";
+	/* stored files are skipped before they are parsed: no pdftotext needed */
+	static const char want2[] =
+		"failed @/latin1.html: not valid UTF-8 at byte 6\n"
+		"failed @/notes.htm: no text to index (no visible text)\n"
+		"skipped @/page.html (already stored)\n"
+		"failed @/scan.pdf: PDF support needs pdftotext: apt-get install poppler-utils\n"
+		"skipped @/two.pdf (already stored)\n";
+	struct config cfg;
+	struct ingest_stats stats;
+	struct store_hit *h;
+	size_t n = 0;
+	char dir[160];
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&stats, 0, sizeof(stats));
+	cfg.chunk_tokens = 8;
+	cfg.chunk_overlap = 0;
+	CHECK(snprintf(dir, sizeof(dir), "%s/formats", tmpdir) < (int)sizeof(dir));
+	st = fresh();
+	ingest_expect(&cfg, "", dir, "@", 0, &stats, want1);
+	CHECK_INT(stats.files_added, 2);
+	CHECK_INT(stats.files_failed, 3);
+	CHECK_INT(stats.chunks, 4);
+
+	raw_text_is("SELECT group_concat(x, '|') FROM (SELECT c.page || ':' || c.text AS x"
+		    " FROM chunks c JOIN documents d ON d.id = c.document_id"
+		    " WHERE d.name = 'two.pdf' ORDER BY c.ordinal)",
+		    "1:First page about striped zebras.|2:Second page about shy okapis.");
+	raw_text_is("SELECT group_concat(x, '|') FROM (SELECT coalesce(c.heading, '-') || ':'"
+		    " || c.page || ':' || c.text AS x FROM chunks c JOIN documents d"
+		    " ON d.id = c.document_id WHERE d.name = 'page.html' ORDER BY c.ordinal)",
+		    "Aurelia Duo:0:Espresso\n\nAurelia Duo\n\nIntro words about crema.|"
+		    "Aurelia Duo > Cleaning:0:Cleaning\n\nDescale the machine monthly.");
+	CHECK_INT(raw_int("SELECT size FROM documents WHERE name = 'page.html'"),
+		  (long long)strlen(page_html));
+	h = search_one("\"okapis\"", &n);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK_INT(h[0].page, 2);
+		CHECK_STR(h[0].document, "two.pdf");
+	}
+	store_hits_free(h, n);
+	h = search_one("\"descale\"", &n);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_STR(h[0].heading, "Aurelia Duo > Cleaning");
+	store_hits_free(h, n);
+
+	extract_pdf_hook("docchat-test-no-such-pdftotext", 0);
+	ingest_expect(&cfg, "", dir, "@", 0, &stats, want2);
+	extract_pdf_hook(NULL, 0);
+	CHECK_INT(stats.files_skipped, 2);
+	CHECK_INT(raw_int("SELECT count(*) FROM documents"), 2);
+	store_close(st);
+	st = NULL;
+}
+
+static void test_replace_changed_file(void)
+{
+	struct ingest_stats stats;
+	char dir[160];
+
+	memset(&stats, 0, sizeof(stats));
+	CHECK(snprintf(dir, sizeof(dir), "%s/replace", tmpdir) < (int)sizeof(dir));
+	st = fresh();
+	CHECK(write_file("replace/r.txt", "version one of the notes\n", 25));
+	ingest_expect(NULL, "", dir, "@/r.txt", INGEST_REPLACE, &stats,
+		      "added @/r.txt (1 chunk)\n");
+	CHECK(write_file("replace/r.txt", "version two of the notes\n", 25));
+	ingest_expect(NULL, "", dir, "@/r.txt", INGEST_REPLACE, &stats,
+		      "replaced @/r.txt (1 chunk)\n");
+	CHECK_INT(stats.files_added, 1);
+	CHECK_INT(stats.files_replaced, 1);
+	CHECK_INT(raw_int("SELECT count(*) FROM documents"), 1);
+	raw_text_is("SELECT group_concat(text, '|') FROM chunks", "version two of the notes");
+	/* the old version's index entries went with it */
+	CHECK_INT(raw_int("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'one'"), 0);
+	CHECK_INT(raw_int("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'two'"), 1);
+
+	/* unchanged: skipped */
+	ingest_expect(NULL, "", dir, "@", INGEST_REPLACE, &stats,
+		      "skipped @/r.txt (already stored)\n");
+	/* changed without replacing: both versions are kept ... */
+	CHECK(write_file("replace/r.txt", "version three of the notes\n", 27));
+	ingest_expect(NULL, "", dir, "@", 0, &stats, "added @/r.txt (1 chunk)\n");
+	CHECK_INT(raw_int("SELECT count(*) FROM documents"), 2);
+	/* ... until a replacing run, which removes the older one */
+	ingest_expect(NULL, "", dir, "@", INGEST_REPLACE, &stats,
+		      "skipped @/r.txt (already stored; 1 older version removed)\n");
+	raw_text_is("SELECT group_concat(text, '|') FROM chunks", "version three of the notes");
+
+	/* another owner's copy from the same path is theirs to replace */
+	ingest_expect(NULL, "bob", dir, "@", 0, &stats, "added @/r.txt (1 chunk)\n");
+	CHECK(write_file("replace/r.txt", "version four of the notes\n", 26));
+	ingest_expect(NULL, "", dir, "@", INGEST_REPLACE, &stats,
+		      "replaced @/r.txt (1 chunk)\n");
+	CHECK_INT(raw_int("SELECT count(*) FROM documents WHERE owner = 'bob'"), 1);
+	raw_text_is("SELECT group_concat(c.text, '|') FROM chunks c JOIN documents d"
+		    " ON d.id = c.document_id WHERE d.owner = ''", "version four of the notes");
+	store_close(st);
+	st = NULL;
+}
+
+/* ingest_bytes must fail with rc, why and exactly want. */
+static void bytes_refused(const struct config *cfg, const char *name, const char *data,
+			  size_t len, enum dc_err rc, enum ingest_problem why_want,
+			  const char *want)
+{
+	long long id = -1, nchunks = -1;
+	int existed = -1;
+	enum ingest_problem why = INGEST_FINE;
+	char err[DC_ERRMAX] = "";
+
+	CHECK_INT(ingest_bytes(st, cfg, "", name, data, len, &id, &existed, &nchunks, &why, err,
+			       sizeof(err)), rc);
+	CHECK_INT(why, why_want);
+	CHECK_STR(err, want);
+	CHECK_INT(id, 0);
+	CHECK_INT(nchunks, 0);
+}
+
+static void test_ingest_bytes_problem_codes(void)
+{
+	struct config cfg;
+	struct buf pdf;
+	long long id = 0, id2 = 0, nchunks = 0;
+	int existed = -1;
+	enum ingest_problem why = INGEST_BROKEN;
+	char err[DC_ERRMAX] = "";
+
+	memset(&cfg, 0, sizeof(cfg));
+	st = fresh();
+	CHECK_INT(ingest_bytes(st, NULL, "", "page.html", page_html, strlen(page_html), &id,
+			       &existed, &nchunks, &why, err, sizeof(err)), DC_OK);
+	CHECK_INT(why, INGEST_FINE);
+	CHECK(id > 0);
+	CHECK_INT(existed, 0);
+	CHECK_INT(nchunks, 2);	/* the <h2> section starts a chunk */
+	CHECK_INT(ingest_bytes(st, NULL, "", "copy.html", page_html, strlen(page_html), &id2,
+			       &existed, &nchunks, &why, err, sizeof(err)), DC_OK);
+	CHECK_INT(existed, 1);
+	CHECK_INT(id2, id);
+	CHECK_INT(nchunks, 0);
+	/* a directory part is dropped; uploads have no path */
+	CHECK_INT(ingest_bytes(st, NULL, "", "up/load/notes.txt", "uploaded words", 14, &id,
+			       &existed, &nchunks, &why, err, sizeof(err)), DC_OK);
+	raw_text_is("SELECT name || ':' || coalesce(path, '-') FROM documents WHERE id = 2",
+		    "notes.txt:-");
+
+	bytes_refused(NULL, "tool.exe", "MZ", 2, DC_BADREQ, INGEST_UNSUPPORTED,
+		      "unsupported file type (docchat reads .txt, .text, .md, .markdown, .html, "
+		      ".htm, .pdf)");
+	bytes_refused(NULL, "", "x", 1, DC_BADREQ, INGEST_UNSUPPORTED,
+		      "the file has no name (docchat reads .txt, .text, .md, .markdown, .html, "
+		      ".htm, .pdf)");
+	cfg.max_upload = 10;
+	bytes_refused(&cfg, "big.txt", "eleven byte", 11, DC_TOOBIG, INGEST_TOO_BIG,
+		      "too large (11 bytes, limit 10)");
+	bytes_refused(NULL, "latin.txt", "caf\xe9", 4, DC_BADREQ, INGEST_NOT_UTF8,
+		      "not valid UTF-8 at byte 3");
+	bytes_refused(NULL, "wide.md", "\xff\xfe#\0", 4, DC_BADREQ, INGEST_NOT_UTF8,
+		      "not valid UTF-8 at byte 0 (UTF-16 byte order mark: save the file as UTF-8)");
+	bytes_refused(NULL, "empty.md", "", 0, DC_BADREQ, INGEST_NO_TEXT,
+		      "no text to index (empty file)");
+
+	make_pdf(&pdf, no_text, 1);
+	bytes_refused(NULL, "scan.pdf", pdf.data, pdf.len, DC_BADREQ, INGEST_NO_TEXT,
+		      "no text found (a scanned PDF needs OCR first)");
+	buf_free(&pdf);
+	make_pdf(&pdf, two_pages, 2);
+	CHECK_INT(ingest_bytes(st, NULL, "", "broken.pdf", pdf.data, pdf.len / 2, &id,
+			       &existed, &nchunks, &why, err, sizeof(err)), DC_BADREQ);
+	CHECK_INT(why, INGEST_BROKEN);
+	CHECK(strncmp(err, "not a readable PDF: ", 20) == 0);
+	extract_pdf_hook("docchat-test-no-such-pdftotext", 0);
+	bytes_refused(NULL, "two.pdf", pdf.data, pdf.len, DC_SYSTEM, INGEST_FINE,
+		      "PDF support needs pdftotext: apt-get install poppler-utils");
+	extract_pdf_hook(NULL, 0);
+	cfg.max_upload = 0;
+	cfg.chunk_tokens = 5;
+	CHECK_INT(ingest_bytes(st, &cfg, "", "two.pdf", pdf.data, pdf.len, &id, &existed,
+			       &nchunks, &why, err, sizeof(err)), DC_OK);
+	CHECK_INT(nchunks, 2);
+	raw_text_is("SELECT group_concat(page, ',') FROM chunks c JOIN documents d"
+		    " ON d.id = c.document_id WHERE d.name = 'two.pdf'", "1,2");
+	buf_free(&pdf);
+	CHECK_INT(raw_int("SELECT count(*) FROM documents"), 3);
+	store_close(st);
+	st = NULL;
+}
+
+/* Everything readable on the pty's master side, NUL-terminated (caller frees). */
+static char *read_all(int fd)
+{
+	struct buf b;
+	char block[4096];
+	ssize_t r;
+
+	buf_init(&b, 1 << 20);
+	for (;;) {
+		r = read(fd, block, sizeof(block));
+		if (r <= 0)
+			break;
+		if (buf_append(&b, block, (size_t)r) != DC_OK)
+			break;
+	}
+	return buf_take(&b, NULL);
+}
+
+static void test_progress_line_on_a_terminal(void)
+{
+	struct ingest_stats stats;
+	const char *paths[1];
+	char err[DC_ERRMAX] = "", *out = NULL, *name;
+	int master = -1, slave = -1;
+	FILE *log = NULL;
+
+	memset(&stats, 0, sizeof(stats));
+	st = fresh();
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	CHECK(master >= 0);
+	if (master < 0)
+		goto out;
+	CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
+	name = ptsname(master);
+	slave = name ? open(name, O_RDWR | O_NOCTTY) : -1;
+	CHECK(slave >= 0);
+	log = slave >= 0 ? fdopen(slave, "w") : NULL;
+	CHECK(log != NULL);
+	if (!log)
+		goto out;
+	slave = -1;	/* the stream owns it now */
+	paths[0] = docs;
+	CHECK_INT(ingest_paths(st, NULL, "", paths, 1, 0, &stats, log, err, sizeof(err)), DC_OK);
+	fclose(log);
+	log = NULL;
+	CHECK(fcntl(master, F_SETFL, O_NONBLOCK) == 0);
+	out = read_all(master);
+	CHECK(out != NULL);
+	if (!out)
+		goto out;
+	CHECK(strstr(out, "\r\033[K[........................] 0/6 files, 0 chunks") != NULL);
+	CHECK(strstr(out, "\r\033[K[########################] 6/6 files, 4 chunks") != NULL);
+	CHECK(strstr(out, "failed ") != NULL && strstr(out, "bad.txt: not valid UTF-8 at byte 6"));
+	CHECK(strstr(out, "added ") == NULL);	/* the progress line stands for these */
+	CHECK(strstr(out, "skipped ") == NULL);
+	/* the line is cleared at the end, for the caller's summary */
+	CHECK(strlen(out) >= 4 && strcmp(out + strlen(out) - 4, "\r\033[K") == 0);
+	CHECK_INT(stats.files_added, 3);
+out:
+	free(out);
+	if (log)
+		fclose(log);
+	if (slave >= 0)
+		close(slave);
+	if (master >= 0)
+		close(master);
+	store_close(st);
+	st = NULL;
+}
+
+static int setup_formats(void)
+{
+	struct buf pdf;
+	int ok;
+
+	if (!make_dir("formats") || !make_dir("replace") ||
+	    !write_file("formats/page.html", page_html, strlen(page_html)) ||
+	    !write_file("formats/latin1.html", "<p>caf\xe9</p>", 11) ||
+	    !write_file("formats/notes.htm", "<script>only()</script>", 23))
+		return 0;
+	make_pdf(&pdf, two_pages, 2);
+	ok = write_file("formats/two.pdf", pdf.data, pdf.len);
+	buf_free(&pdf);
+	make_pdf(&pdf, no_text, 1);
+	ok = ok && write_file("formats/scan.pdf", pdf.data, pdf.len);
+	buf_free(&pdf);
+	return ok;
+}
+
 static int setup(void)
 {
 	char p[256];
@@ -385,7 +786,8 @@ static int setup(void)
 	    !write_file("docs/sub/c.markdown", "Nested markdown about okapis.\n", 30) ||
 	    !write_file("docs/sub/empty.txt", "", 0))
 		return 0;
-	return snprintf(p, sizeof(p), "%s/sub/loop", docs) > 0 && symlink("..", p) == 0;
+	return snprintf(p, sizeof(p), "%s/sub/loop", docs) > 0 && symlink("..", p) == 0 &&
+	       setup_formats();
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -409,6 +811,10 @@ int main(void)
 	RUN(test_text_normalised_and_hashed);
 	RUN(test_invalid_utf8_rejected_with_offset);
 	RUN(test_chunk_settings_and_format);
+	RUN(test_html_and_pdf_keep_headings_and_pages);
+	RUN(test_replace_changed_file);
+	RUN(test_ingest_bytes_problem_codes);
+	RUN(test_progress_line_on_a_terminal);
 	rc = check_summary();
 	nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;

@@ -81,11 +81,11 @@ static void test_open_creates_schema_in_wal(void)
 	char err[DC_ERRMAX] = "";
 
 	CHECK(st != NULL);
-	CHECK_INT(raw("PRAGMA user_version"), 1);
+	CHECK_INT(raw("PRAGMA user_version"), 3);
 	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE name IN ('sessions',"
 		      " 'messages', 'documents', 'chunks', 'chunks_fts',"
 		      " 'messages_session', 'sessions_owner_updated', 'chunks_document')"), 8);
-	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 3);
+	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 6);
 	CHECK_INT(raw("SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	CHECK_INT(store_health(st, err, sizeof(err)), DC_OK);
 	store_close(st);
@@ -102,7 +102,7 @@ static void test_reopen_keeps_data_and_version(void)
 	store_close(st);
 	st = NULL;
 	CHECK_INT(store_open(dbpath, &st, err, sizeof(err)), DC_OK);
-	CHECK_INT(raw("PRAGMA user_version"), 1);
+	CHECK_INT(raw("PRAGMA user_version"), 3);
 	CHECK_INT(store_session_get(st, "", s.id, &got, err, sizeof(err)), DC_OK);
 	CHECK_STR(got.title, "kept");
 	store_session_clear(&got);
@@ -133,7 +133,7 @@ static void test_open_refuses_newer_schema(void)
 	CHECK_INT(raw("PRAGMA user_version = 99; PRAGMA user_version"), 99);
 	CHECK_INT(store_open(dbpath, &st, err, sizeof(err)), DC_DB);
 	CHECK(st == NULL);
-	CHECK(contains(err, "schema version 99 is newer than this docchat knows (1)"));
+	CHECK(contains(err, "schema version 99 is newer than this docchat knows (3)"));
 	CHECK(contains(err, dbpath));
 }
 
@@ -144,7 +144,7 @@ static void test_health_reports_wrong_version(void)
 
 	CHECK_INT(raw("PRAGMA user_version = 5; PRAGMA user_version"), 5);
 	CHECK_INT(store_health(st, err, sizeof(err)), DC_DB);
-	CHECK_STR(err, "database health: schema version 5, expected 1");
+	CHECK_STR(err, "database health: schema version 5, expected 3");
 	store_close(st);
 }
 
@@ -350,7 +350,7 @@ static void test_recover_streaming(void)
 				    sizeof(err)), DC_OK);
 	CHECK_INT(store_message_add(st, s.id, "assistant", "", "streaming", "m", NULL, err,
 				    sizeof(err)), DC_OK);
-	CHECK_INT(store_recover_streaming(st, &count, err, sizeof(err)), DC_OK);
+	CHECK_INT(store_recover_streaming(st, NULL, NULL, &count, err, sizeof(err)), DC_OK);
 	CHECK_INT(count, 2);
 	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_OK);
 	CHECK_INT(n, 4);
@@ -362,8 +362,47 @@ static void test_recover_streaming(void)
 		CHECK_STR(m[3].status, "interrupted");
 	}
 	store_messages_free(m, n);
-	CHECK_INT(store_recover_streaming(st, &count, err, sizeof(err)), DC_OK);
+	CHECK_INT(store_recover_streaming(st, NULL, NULL, &count, err, sizeof(err)), DC_OK);
 	CHECK_INT(count, 0);
+	store_session_clear(&s);
+	store_close(st);
+}
+
+static int alive_named(void *ud, const char *worker)
+{
+	return strcmp(worker, (const char *)ud) == 0;
+}
+
+static void test_recovery_spares_answers_of_live_writers(void)
+{
+	struct store *st = fresh();
+	struct store_session s;
+	struct store_message *m = NULL;
+	size_t n = 0;
+	int count = -1;
+	char err[DC_ERRMAX] = "";
+
+	CHECK_INT(store_session_create(st, "", "w", &s, err, sizeof(err)), DC_OK);
+	CHECK_INT(store_set_worker(st, "111:5"), DC_OK);
+	CHECK_INT(store_message_add(st, s.id, "assistant", "live", "streaming", "m", NULL, err,
+				    sizeof(err)), DC_OK);
+	CHECK_INT(store_set_worker(st, "222:7"), DC_OK);
+	CHECK_INT(store_message_add(st, s.id, "assistant", "dead", "streaming", "m", NULL, err,
+				    sizeof(err)), DC_OK);
+	CHECK_INT(store_set_worker(st, NULL), DC_OK);
+	CHECK_INT(store_message_add(st, s.id, "assistant", "old", "streaming", "m", NULL, err,
+				    sizeof(err)), DC_OK);
+	CHECK_INT(store_recover_streaming(st, alive_named, (void *)"111:5", &count, err,
+					  sizeof(err)), DC_OK);
+	CHECK_INT(count, 2);
+	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_OK);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_STR(m[0].status, "streaming");
+		CHECK_STR(m[1].status, "interrupted");
+		CHECK_STR(m[2].status, "interrupted");
+	}
+	store_messages_free(m, n);
 	store_session_clear(&s);
 	store_close(st);
 }
@@ -615,6 +654,7 @@ int main(void)
 	RUN(test_owner_isolation_is_notfound);
 	RUN(test_messages_add_finish_list);
 	RUN(test_recover_streaming);
+	RUN(test_recovery_spares_answers_of_live_writers);
 	RUN(test_rows_read_back_are_validated);
 	RUN(test_document_add_duplicate_and_list);
 	RUN(test_document_delete_cascades_to_chunks_and_index);
