@@ -418,68 +418,10 @@ out:
 	return DC_OK;
 }
 
-static int names_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void names_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 enum dc_err openai_models_parse(const char *body, size_t len, char ***names, size_t *n,
 				char *err, size_t errlen)
 {
-	struct json_object *root, *data = NULL, *item, *id;
-	char ex[OPENAI_EXCERPT_MAX + 1];
-	char **list = NULL;
-	size_t i, count, k = 0;
-	enum dc_err rc = DC_OK;
-
-	*names = NULL;
-	*n = 0;
-	root = http_stream_json_object(body, len);
-	if (!root || !json_object_object_get_ex(root, "data", &data) ||
-	    !json_object_is_type(data, json_type_array)) {
-		http_stream_quote(body, len, OPENAI_EXCERPT_MAX, ex, sizeof(ex));
-		rc = dc_fail(err, errlen, DC_UPSTREAM,
-			     "openai: the model list from the model server is malformed: %s", ex);
-		goto out;
-	}
-	count = json_object_array_length(data);
-	list = calloc(count ? count : 1, sizeof(*list));
-	if (!list) {
-		rc = dc_fail(err, errlen, DC_NOMEM, "openai: out of memory");
-		goto out;
-	}
-	for (i = 0; i < count; i++) {
-		item = json_object_array_get_idx(data, i);
-		if (!json_object_is_type(item, json_type_object) ||
-		    !json_object_object_get_ex(item, "id", &id) ||
-		    !json_object_is_type(id, json_type_string) ||
-		    json_object_get_string_len(id) == 0)
-			continue;
-		list[k] = strdup(json_object_get_string(id));
-		if (!list[k]) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "openai: out of memory");
-			goto out;
-		}
-		k++;
-	}
-	qsort(list, k, sizeof(*list), names_cmp);
-	*names = list;
-	*n = k;
-	list = NULL;
-out:
-	if (list)
-		names_free(list, k);
-	json_object_put(root);
-	return rc;
+	return http_stream_names("openai", body, len, "data", "id", names, n, err, errlen);
 }
 
 static enum dc_err feed_parser(void *ud, const char *p, size_t n, char *err, size_t errlen)

@@ -540,3 +540,70 @@ out:
 	}
 	return rc;
 }
+
+#define NAMES_EXCERPT_MAX 100	/* bytes of a malformed model list quoted in an error */
+
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+enum dc_err http_stream_names(const char *provider, const char *body, size_t len,
+			      const char *array_key, const char *name_key, char ***names,
+			      size_t *n, char *err, size_t errlen)
+{
+	struct json_object *root, *data = NULL, *item, *id;
+	char ex[NAMES_EXCERPT_MAX + 1];
+	char **list = NULL;
+	size_t i, count, k = 0;
+	enum dc_err rc = DC_OK;
+
+	*names = NULL;
+	*n = 0;
+	root = http_stream_json_object(body, len);
+	if (!root || !json_object_object_get_ex(root, array_key, &data) ||
+	    !json_object_is_type(data, json_type_array)) {
+		http_stream_quote(body, len, NAMES_EXCERPT_MAX, ex, sizeof(ex));
+		rc = dc_fail(err, errlen, DC_UPSTREAM,
+			     "%s: the model list from the model server is malformed: %s", provider, ex);
+		goto out;
+	}
+	count = json_object_array_length(data);
+	list = calloc(count ? count : 1, sizeof(*list));
+	if (!list) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", provider);
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		item = json_object_array_get_idx(data, i);
+		if (!json_object_is_type(item, json_type_object) ||
+		    !json_object_object_get_ex(item, name_key, &id) ||
+		    !json_object_is_type(id, json_type_string) ||
+		    json_object_get_string_len(id) == 0)
+			continue;
+		list[k] = strdup(json_object_get_string(id));
+		if (!list[k]) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", provider);
+			goto out;
+		}
+		k++;
+	}
+	qsort(list, k, sizeof(*list), names_cmp);
+	*names = list;
+	*n = k;
+	list = NULL;
+out:
+	if (list)
+		names_free(list, k);
+	json_object_put(root);
+	return rc;
+}

@@ -75,4 +75,14 @@ void http_stream_quote(const char *p, size_t n, size_t max, char *out, size_t ou
  * it is anything else (or on no memory). */
 struct json_object *http_stream_json_object(const char *p, size_t n);
 
+/* Read a model server's list of models: body must be a JSON object whose member
+ * array_key is an array of objects, each with a non-empty string member name_key (OpenAI
+ * {"data":[{"id":..}]}, Ollama {"models":[{"name":..}]}); entries without one are
+ * skipped. *names gets the names sorted, a malloc'd array of malloc'd strings (free
+ * each, then the array). A body of any other shape is DC_UPSTREAM, err
+ * "<provider>: the model list from the model server is malformed: <excerpt>". */
+enum dc_err http_stream_names(const char *provider, const char *body, size_t len,
+			      const char *array_key, const char *name_key, char ***names,
+			      size_t *n, char *err, size_t errlen);
+
 #endif
