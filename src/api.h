@@ -25,6 +25,10 @@ void api_session_get(struct request *r);
 void api_session_rename(struct request *r);
 void api_session_delete(struct request *r);
 void api_chat_stream(struct request *r);	/* api_chat.c */
+/* The checks api_chat_stream makes of its input (POST: the JSON body; GET: the query
+ * string) alone, without the store, the session or a model: 1 when the input is
+ * acceptable, else 0 with the 4xx reply already sent. For the fuzz harness. */
+int api_chat_check_input(struct request *r);
 void api_document_list(struct request *r);	/* api_documents.c */
 void api_document_upload(struct request *r);
 void api_document_get(struct request *r);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
+#include "limit.h"
 #include "request.h"
 #include "response.h"
 #include "server.h"
@@ -269,6 +270,17 @@ static int read_input(struct request *r, struct chat_input *in)
 	       get_search_mode(r, in);
 }
 
+int api_chat_check_input(struct request *r)
+{
+	struct chat_input in;
+	int ok;
+
+	memset(&in, 0, sizeof in);
+	ok = read_input(r, &in);
+	json_object_put(in.body);
+	return ok;
+}
+
 struct stream_ctx {
 	struct request *req;
 	struct sse sse;
@@ -320,7 +332,7 @@ void api_chat_stream(struct request *r)
 	struct chat_input in;
 	struct chat_params p;
 	struct store_session s;
-	long long user_msg_id = 0;
+	long long user_msg_id = 0, slot = 0;
 	enum dc_err rc;
 
 	memset(&in, 0, sizeof in);
@@ -350,6 +362,9 @@ void api_chat_stream(struct request *r)
 	p.ndocs = in.ndocs;
 	p.top_k = in.top_k;
 	p.temperature = in.temperature;
+	/* Last check before anything is stored: a refused question leaves no trace. */
+	if (!limit_stream_begin(r, &slot))
+		goto out;
 	rc = chat_store_question(r->store, &p, &user_msg_id, err, sizeof err);
 	if (rc != DC_OK) {
 		response_error(r, response_status_for(rc == DC_NOMEM ? DC_SYSTEM : DC_DB), "%s", err);
@@ -357,6 +372,7 @@ void api_chat_stream(struct request *r)
 	}
 	run_stream(r, &p, user_msg_id);
 out:
+	limit_stream_end(r, slot);
 	store_session_clear(&s);
 	json_object_put(in.body);
 }

@@ -7,8 +7,10 @@
  * a byte is read. File names are cleaned by multipart_clean_filename, so a stored name
  * never carries a path. The files are ingested one after another; the first that fails
  * ends the request with its status (415, 413, 422) naming the file, and the files
- * stored before it stay stored (the error body lists them). Multipart syntax is
- * multipart.c's, formats and chunking ingest.c's, SQL store.c's. */
+ * stored before it stay stored (the error body lists them). DOCCHAT_MAX_DOCUMENTS
+ * (limit.h) is checked before the body is read and again after each new document: a
+ * file beyond it is removed again and ends the request with 403 the same way.
+ * Multipart syntax is multipart.c's, formats and chunking ingest.c's, SQL store.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "config.h"
 #include "conn.h"
 #include "ingest.h"
+#include "limit.h"
 #include "multipart.h"
 #include "request.h"
 #include "response.h"
@@ -259,6 +262,15 @@ static int ingest_file(struct request *r, const struct multipart_part *file,
 	err[0] = '\0';
 	rc = ingest_bytes(r->store, r->cfg, r->user, file->filename, file->data, file->len,
 			  &res->id, &res->existed, &nchunks, &why, err, sizeof err);
+	if (rc == DC_OK && !res->existed) {
+		rc = limit_document_keep(r->cfg, r->store, r->user, res->id, err, sizeof err);
+		if (rc != DC_OK) {
+			snprintf(msg, sizeof msg, "\"%s\": %s", file->filename, err);
+			reply_documents(r, rc == DC_TOOBIG ? 403 : response_status_for(rc), msg,
+					stored, n);
+			return 0;
+		}
+	}
 	if (rc == DC_OK)
 		return 1;
 	if (why == INGEST_UNSUPPORTED)
@@ -323,6 +335,12 @@ void api_document_upload(struct request *r)
 	memset(&mp, 0, sizeof mp);
 	if (api_need_store(r))
 		return;
+	/* A user at the limit is told before the body is read. */
+	rc = limit_documents_room(r->cfg, r->store, r->user, err, sizeof err);
+	if (rc != DC_OK) {
+		response_error(r, rc == DC_TOOBIG ? 403 : response_status_for(rc), "%s", err);
+		goto out;
+	}
 	if (!multipart_is_form_data(ctype) && !raw_filename(r, &rawname))
 		goto out;
 	rc = request_read_body_max(r, r->cfg->max_upload, UPLOAD_SETTING, err, sizeof err);

@@ -7,7 +7,14 @@
  *   -> status "Generating response..." -> chunk per token -> grounding -> row finished
  *   -> metadata -> done.
  * The assistant row is written as 'streaming' before the first token so that a process
- * killed mid-answer leaves a row that start-up marks 'interrupted'. */
+ * killed mid-answer leaves a row that start-up marks 'interrupted'.
+ *
+ * Two limits end an answer from here, whatever the model does: DOCCHAT_MAX_TOKENS (sent
+ * to the model too, but a model server may ignore it, and the extractive backend knows
+ * nothing of it) keeps that many pieces of text and stops the model when it sends one
+ * more: the answer is complete with finish_reason "length". DOCCHAT_MAX_STREAM_S,
+ * counted from the request's arrival like the web servers' own hard limits, stops the
+ * answer and stores it as 'interrupted', as a shutdown does, with an `error` event. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +86,13 @@ enum dc_err chat_store_question(struct store *st, const struct chat_params *p,
 				 user_msg_id, err, errlen);
 }
 
+/* Why docchat itself stopped the model. */
+enum answer_cut {
+	CUT_NONE = 0,
+	CUT_TOKENS,		/* DOCCHAT_MAX_TOKENS pieces were kept and the model went on */
+	CUT_TIME		/* DOCCHAT_MAX_STREAM_S passed */
+};
+
 /* Everything one answer accumulates; freed by answer_free. */
 struct answer {
 	const struct config *cfg;
@@ -96,8 +110,11 @@ struct answer {
 	json_object *sources;		/* the array sent in the sources event */
 	struct buf text;		/* the answer so far */
 	long first_token_ms;		/* -1 until the first token */
+	long ntokens;			/* pieces of text kept */
+	enum answer_cut cut;
 	long long message_id;
 	struct backend_result res;
+	int unsaved;			/* storing the end failed: keep it for later */
 	char err[DC_ERRMAX];
 };
 
@@ -262,11 +279,28 @@ static enum dc_err emit_sources(struct answer *a)
 	return emit(a, ev);
 }
 
+/* Has the answer run out of time (DOCCHAT_MAX_STREAM_S)? Marks the cut. */
+static int out_of_time(struct answer *a)
+{
+	if (a->cfg->max_stream_s > 0 &&
+	    a->sink->elapsed_ms(a->sink->ud) >= (long)a->cfg->max_stream_s * 1000)
+		a->cut = CUT_TIME;
+	return a->cut == CUT_TIME;
+}
+
 static enum dc_err on_token(void *ud, const char *text, size_t len)
 {
 	struct answer *a = ud;
 	enum dc_err rc;
 
+	/* DC_ABORT makes the backend hang up on the model at once; generate() and
+	 * chat_answer() tell these cuts from a shutdown by a->cut. */
+	if (a->cfg->max_tokens > 0 && a->ntokens >= a->cfg->max_tokens) {
+		a->cut = CUT_TOKENS;
+		return DC_ABORT;
+	}
+	if (out_of_time(a))
+		return DC_ABORT;
 	if (a->first_token_ms < 0)
 		a->first_token_ms = a->sink->elapsed_ms(a->sink->ud);
 	rc = buf_append(&a->text, text, len);
@@ -275,6 +309,7 @@ static enum dc_err on_token(void *ud, const char *text, size_t len)
 			a->p->model.provider, ANSWER_MAX);
 		return DC_UPSTREAM;
 	}
+	a->ntokens++;
 	return emit(a, event_new("chunk", "content", json_object_new_string_len(text, (int)len)));
 }
 
@@ -282,6 +317,8 @@ static enum dc_err on_tick(void *ud)
 {
 	struct answer *a = ud;
 
+	if (out_of_time(a))
+		return DC_ABORT;
 	return a->sink->tick(a->sink->ud);
 }
 
@@ -312,6 +349,14 @@ static enum dc_err generate(struct answer *a)
 	req.delay_ms = a->cfg->extractive_delay_ms;
 	rc = backend_stream(a->cfg, &req, &cb, &a->res, a->err, sizeof a->err);
 	free(bs);
+	if (a->cut == CUT_TOKENS) {
+		/* A complete answer of DOCCHAT_MAX_TOKENS pieces; the model's own count, if
+		 * it was going to send one, never arrived. */
+		a->err[0] = '\0';
+		snprintf(a->res.finish_reason, sizeof a->res.finish_reason, "length");
+		a->res.completion_tokens = a->ntokens;
+		rc = DC_OK;
+	}
 	return rc;
 }
 
@@ -422,7 +467,11 @@ static const char *json_text(json_object *o)
 						  JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
 }
 
-/* Store the final row. On failure the cause replaces a->err. */
+/* Store the final row. On failure the cause replaces a->err. When the database itself
+ * failed (locked, full, read-only), the end is kept in memory and written once the
+ * database takes it again (store_defer_finish), so the answer is not lost. A complete
+ * answer that could not be stored ends as failed (finish_failed), so that end is the
+ * one kept; and after one failure the database is not waited for a second time. */
 static enum dc_err finish_row(struct answer *a, const char *status, const char *error,
 			      json_object *metadata)
 {
@@ -431,13 +480,27 @@ static enum dc_err finish_row(struct answer *a, const char *status, const char *
 
 	if (!a->message_id)
 		return DC_OK;
-	rc = store_message_finish(a->st, a->message_id, buf_str(&a->text), status, error,
-				  json_text(a->sources), json_text(metadata), dberr, sizeof dberr);
-	if (rc != DC_OK) {
+	if (!a->unsaved) {
+		rc = store_message_finish(a->st, a->message_id, buf_str(&a->text), status, error,
+					  json_text(a->sources), json_text(metadata), dberr,
+					  sizeof dberr);
+		if (rc == DC_OK)
+			return DC_OK;
 		log_msg("cannot store answer %lld: %s", a->message_id, dberr);
 		dc_fail(a->err, sizeof a->err, DC_DB, "database: %s", dberr);
+		if (rc != DC_DB)
+			return rc;
+		a->unsaved = 1;
+		if (metadata)
+			return rc;
 	}
-	return rc;
+	if (store_defer_finish(a->message_id, buf_str(&a->text), status, error,
+			       json_text(a->sources), json_text(metadata)) == DC_OK)
+		log_msg("answer %lld kept in memory until the database takes it", a->message_id);
+	else
+		log_msg("answer %lld lost: no memory left to keep it until the database recovers",
+			a->message_id);
+	return DC_DB;
 }
 
 static enum dc_err finish_complete(struct answer *a, struct chat_outcome *out)
@@ -460,10 +523,14 @@ static enum dc_err finish_complete(struct answer *a, struct chat_outcome *out)
 /* The answer failed after the stream started: store what there is, then error, done. */
 static enum dc_err finish_failed(struct answer *a, enum dc_err why, struct chat_outcome *out)
 {
-	const char *status = why == DC_HUP || why == DC_ABORT ? "interrupted" : "error";
+	const char *status = why == DC_HUP || why == DC_ABORT || a->cut == CUT_TIME ?
+			     "interrupted" : "error";
 	enum dc_err rc;
 
-	if (why == DC_ABORT)
+	if (a->cut == CUT_TIME)
+		snprintf(a->err, sizeof a->err, "docchat: the answer took longer than "
+			 "DOCCHAT_MAX_STREAM_S (%d s)", a->cfg->max_stream_s);
+	else if (why == DC_ABORT)
 		snprintf(a->err, sizeof a->err, "docchat: the server is shutting down");
 	else if (why == DC_NOMEM)
 		snprintf(a->err, sizeof a->err, "docchat: out of memory");

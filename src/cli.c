@@ -1,4 +1,4 @@
-/* cli.c - the admin tool: `docchat ingest|documents|remove|search|ask|sessions|config`.
+/* cli.c - the admin tool: `docchat ingest|documents|remove|search|ask|sessions|config|token`.
  *
  * Each subcommand is a row in a table (cgit's habit) with its own option parsing; they
  * use the same modules as the FastCGI side (ingest, search, chat, store), so what the
@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "chat.h"
 #include "cli.h"
@@ -46,6 +47,7 @@ static int cmd_search(struct cli *c, int argc, char **argv);
 static int cmd_ask(struct cli *c, int argc, char **argv);
 static int cmd_sessions(struct cli *c, int argc, char **argv);
 static int cmd_config(struct cli *c, int argc, char **argv);
+static int cmd_token(struct cli *c, int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "ingest", cmd_ingest, "[--owner USER] [--replace] FILE|DIR...",
@@ -58,6 +60,8 @@ static const struct command commands[] = {
 	  "answer a question, streamed to the terminal" },
 	{ "sessions", cmd_sessions, "", "list chat sessions" },
 	{ "config", cmd_config, "", "print the effective configuration (secrets hidden)" },
+	{ "token", cmd_token, "create USER | list | revoke ID|PREFIX",
+	  "API tokens for users: shown once when created, kept only as a hash" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -527,6 +531,198 @@ static int cmd_config(struct cli *c, int argc, char **argv)
 		fputs(buf_str(&out), stdout);
 	buf_free(&out);
 	return status;
+}
+
+/* ---- token: API tokens (auth.h) ---- */
+
+#define TIME_TEXT_MAX 32
+
+/* t (unix seconds) as "YYYY-MM-DD HH:MM" UTC into out, or none when t is 0. */
+static void time_text(long long t, const char *none, char out[TIME_TEXT_MAX])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm) || strftime(out, TIME_TEXT_MAX, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(out, TIME_TEXT_MAX, "%s", none);
+}
+
+static int token_create(struct cli *c, int argc, char **argv)
+{
+	char token[AUTH_TOKEN_LEN + 1], prefix[AUTH_TOKEN_PREFIX_LEN + 1];
+	long long id = 0;
+
+	if (argc != 2)
+		return usage_error("token", "token create takes one user name");
+	if (!auth_user_valid(argv[1], strlen(argv[1])))
+		return usage_error("token", "a user name is 1 to 128 bytes of UTF-8 without "
+				   "control characters");
+	if (!open_store(c))
+		return 1;
+	if (auth_token_create(c->st, argv[1], token, &id, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 1;
+	}
+	memcpy(prefix, token, AUTH_TOKEN_PREFIX_LEN);
+	prefix[AUTH_TOKEN_PREFIX_LEN] = '\0';
+	/* The token alone on stdout, so that `TOKEN=$(docchat token create alice)` works. */
+	printf("%s\n", token);
+	fflush(stdout);
+	explicit_bzero(token, sizeof token);
+	fprintf(stderr, "token %lld for %s created; it is shown only this once "
+		"(docchat token list shows it as %s)\n", id, argv[1], prefix);
+	return 0;
+}
+
+/* s left-aligned in width characters (UTF-8 code points, not bytes), then two spaces. */
+static void print_column(const char *s, int width)
+{
+	int chars = 0;
+
+	for (const char *p = s; *p; p++)
+		chars += ((unsigned char)*p & 0xC0) != 0x80;
+	printf("%s%*s  ", s, chars < width ? width - chars : 0, "");
+}
+
+static int token_list(struct cli *c, int argc, char **argv)
+{
+	struct store_token *t = NULL;
+	char created[TIME_TEXT_MAX], used[TIME_TEXT_MAX], revoked[TIME_TEXT_MAX];
+	size_t n = 0;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("token", "token list takes no arguments");
+	if (!open_store(c))
+		return 1;
+	if (store_token_list(c->st, &t, &n, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 1;
+	}
+	printf("%4s  %-16s  %-8s  %-16s  %-16s  %s\n", "ID", "USER", "PREFIX", "CREATED (UTC)",
+	       "LAST USED (UTC)", "REVOKED (UTC)");
+	for (size_t i = 0; i < n; i++) {
+		time_text(t[i].created_at, "-", created);
+		time_text(t[i].last_used_at, "never", used);
+		time_text(t[i].revoked_at, "-", revoked);
+		printf("%4lld  ", t[i].id);
+		print_column(t[i].user, 16);
+		printf("%-8s  %-16s  %-16s  %s\n", t[i].prefix, created, used, revoked);
+	}
+	store_tokens_free(t, n);
+	return 0;
+}
+
+/* Does arg name a token: an ID, a whole token or a prefix ("dc_" and 5 more)? */
+static int token_arg_ok(const char *arg)
+{
+	long long id;
+	size_t len = strlen(arg);
+
+	return parse_id(arg, &id) || auth_token_wellformed(arg, len) ||
+	       (len == AUTH_TOKEN_PREFIX_LEN &&
+		strncmp(arg, AUTH_TOKEN_TAG, strlen(AUTH_TOKEN_TAG)) == 0);
+}
+
+/* The token that arg (token_arg_ok) names: by ID, by the whole token, or by its prefix,
+ * which must name one token that is not revoked. Sets *found to its row in *rows; 0
+ * after printing why not. */
+static int token_named(struct cli *c, const char *arg, struct store_token **rows, size_t *n,
+		       const struct store_token **found)
+{
+	unsigned char hash[STORE_TOKEN_HASH_LEN];
+	char prefix[AUTH_TOKEN_PREFIX_LEN + 1];
+	size_t len = strlen(arg), live = 0;
+	long long id = 0;
+	int by_id = parse_id(arg, &id), whole = auth_token_wellformed(arg, len);
+	enum dc_err rc;
+
+	*found = NULL;
+	if (by_id) {
+		rc = store_token_list(c->st, rows, n, c->err, sizeof c->err);
+	} else {
+		memcpy(prefix, arg, AUTH_TOKEN_PREFIX_LEN);
+		prefix[AUTH_TOKEN_PREFIX_LEN] = '\0';
+		rc = store_token_find(c->st, prefix, rows, n, c->err, sizeof c->err);
+	}
+	if (rc != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		return 0;
+	}
+	if (whole)
+		auth_token_hash(arg, len, hash);
+	for (size_t i = 0; i < *n; i++) {
+		const struct store_token *t = &(*rows)[i];
+
+		if ((by_id && t->id == id) ||
+		    (whole && auth_equal(t->hash, hash, sizeof hash))) {
+			*found = t;
+			return 1;
+		}
+		if (!by_id && !whole && !t->revoked_at) {
+			*found = t;
+			live++;
+		}
+	}
+	if (live > 1) {
+		fprintf(stderr, "docchat: prefix %s names %zu tokens; revoke by ID (see docchat "
+			"token list)\n", arg, live);
+		*found = NULL;
+		return 0;
+	}
+	if (!*found && !by_id && !whole && *n > 0)
+		*found = &(*rows)[0];	/* only revoked ones: say so below */
+	if (!*found) {
+		fprintf(stderr, "docchat: no token %s (see docchat token list)\n", arg);
+		return 0;
+	}
+	return 1;
+}
+
+static int token_revoke(struct cli *c, int argc, char **argv)
+{
+	struct store_token *rows = NULL;
+	const struct store_token *t = NULL;
+	size_t n = 0;
+	int status = 1;
+
+	if (argc != 2 || !token_arg_ok(argv[1]))
+		return usage_error("token", "token revoke takes one token ID or prefix, as "
+				   "docchat token list shows them");
+	if (!open_store(c))
+		return 1;
+	if (!token_named(c, argv[1], &rows, &n, &t))
+		goto out;
+	if (t->revoked_at) {
+		fprintf(stderr, "docchat: token %lld (%s, %s) is already revoked\n", t->id, t->user,
+			t->prefix);
+		goto out;
+	}
+	if (store_token_revoke(c->st, t->id, c->err, sizeof c->err) != DC_OK) {
+		fprintf(stderr, "docchat: %s\n", c->err);
+		goto out;
+	}
+	printf("revoked token %lld (%s, %s)\n", t->id, t->user, t->prefix);
+	status = 0;
+out:
+	store_tokens_free(rows, n);
+	return status;
+}
+
+static const struct command token_commands[] = {
+	{ "create", token_create, "USER", "" },
+	{ "list", token_list, "", "" },
+	{ "revoke", token_revoke, "ID|PREFIX", "" },
+};
+
+static int cmd_token(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("token", "say create USER, list or revoke ID|PREFIX");
+	for (size_t i = 0; i < sizeof token_commands / sizeof token_commands[0]; i++)
+		if (strcmp(argv[1], token_commands[i].name) == 0)
+			return token_commands[i].run(c, argc - 1, argv + 1);
+	return usage_error("token", "say create USER, list or revoke ID|PREFIX");
 }
 
 int cli_main(int argc, char **argv)

@@ -5,6 +5,7 @@
  * configuration table all follow that table, so a new setting is one line here. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "cors.h"
 
 enum setting_type { SET_STR, SET_INT, SET_SIZE, SET_URL };
 
@@ -30,6 +32,8 @@ struct setting {
 
 static const struct setting settings[] = {
 	{ "DOCCHAT_DB", SET_STR, OFF(db_path), "docchat.db", 0, 0, 0 },
+	{ "DOCCHAT_AUTH", SET_STR, OFF(auth), "required", 0, 0, 0 },
+	{ "DOCCHAT_CORS_ORIGINS", SET_STR, OFF(cors_origins), "", 0, 0, 0 },
 	{ "DOCCHAT_THREADS", SET_INT, OFF(threads), "16", 1, 1024, 0 },
 	{ "DOCCHAT_MAX_BODY", SET_SIZE, OFF(max_body), "65536", 1 * KIB, 64 * MIB, 0 },
 	{ "DOCCHAT_MAX_QUESTION", SET_SIZE, OFF(max_question), "8192", 16, 1 * MIB, 0 },
@@ -53,6 +57,10 @@ static const struct setting settings[] = {
 	{ "DOCCHAT_MAX_UPLOAD", SET_SIZE, OFF(max_upload), "20M", 1 * KIB, 1024 * MIB, 0 },
 	{ "DOCCHAT_EMBED_MODEL", SET_STR, OFF(embed_model), "", 0, 0, 0 },
 	{ "DOCCHAT_EMBED_BATCH", SET_INT, OFF(embed_batch), "32", 1, 2048, 0 },
+	{ "DOCCHAT_MAX_DOCUMENTS", SET_INT, OFF(max_documents), "1000", 0, 100000000, 0 },
+	{ "DOCCHAT_MAX_STREAMS_PER_USER", SET_INT, OFF(max_streams_per_user), "4", 0, 100000, 0 },
+	{ "DOCCHAT_RATE_PER_MIN", SET_INT, OFF(rate_per_min), "120", 0, 100000000, 0 },
+	{ "DOCCHAT_MAX_STREAM_S", SET_INT, OFF(max_stream_s), "240", 0, 86400, 0 },
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -80,11 +88,16 @@ static enum dc_err parse_number(const struct setting *s, const char *value, long
 	v = strtoll(value, &end, 10);
 	if (end == value || errno == ERANGE)
 		return dc_fail(err, errlen, DC_BADREQ, "%s: '%s' is not a number", s->name, value);
-	if (s->type == SET_SIZE && *end) {
-		if ((*end == 'k' || *end == 'K') && end[1] == '\0')
-			v *= KIB, end++;
-		else if ((*end == 'm' || *end == 'M') && end[1] == '\0')
-			v *= MIB, end++;
+	if (s->type == SET_SIZE && *end && end[1] == '\0') {
+		long long unit = *end == 'k' || *end == 'K' ? KIB :
+				 *end == 'm' || *end == 'M' ? MIB : 0;
+
+		/* "9223372036854775807M" must be out of range, not an overflow. */
+		if (unit && (v > LLONG_MAX / unit || v < LLONG_MIN / unit))
+			return dc_fail(err, errlen, DC_BADREQ, "%s: '%s' is out of range "
+				       "(%lld..%lld)", s->name, value, s->min, s->max);
+		if (unit)
+			v *= unit, end++;
 	}
 	if (*end)
 		return dc_fail(err, errlen, DC_BADREQ, "%s: '%s' is not a number", s->name, value);
@@ -98,6 +111,8 @@ static enum dc_err parse_number(const struct setting *s, const char *value, long
 static enum dc_err check_url(const struct setting *s, const char *value, char *err,
 			     size_t errlen)
 {
+	const char *host;
+
 	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
 		return dc_fail(err, errlen, DC_BADREQ, "%s: '%s' must start with http:// or https://",
 			       s->name, value);
@@ -105,6 +120,10 @@ static enum dc_err check_url(const struct setting *s, const char *value, char *e
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return dc_fail(err, errlen, DC_BADREQ, "%s: the URL contains a space or control character",
 				       s->name);
+	/* "http://" alone (or "http:///x") has no host, and would lose its slashes below. */
+	host = value + (value[4] == 's' ? 8 : 7);
+	if (*host == '\0' || *host == '/')
+		return dc_fail(err, errlen, DC_BADREQ, "%s: '%s' has no host", s->name, value);
 	return DC_OK;
 }
 
@@ -270,6 +289,11 @@ static enum dc_err check_consistency(const struct config *cfg, char *err, size_t
 			       cfg->default_provider);
 	if (cfg->default_model[0] == '\0')
 		return dc_fail(err, errlen, DC_BADREQ, "DOCCHAT_DEFAULT_MODEL: is empty");
+	if (strcmp(cfg->auth, "none") != 0 && strcmp(cfg->auth, "required") != 0)
+		return dc_fail(err, errlen, DC_BADREQ,
+			       "DOCCHAT_AUTH: '%s' is not one of none, required", cfg->auth);
+	if (cors_check_list(cfg->cors_origins, err, errlen) != DC_OK)
+		return DC_BADREQ;
 	return DC_OK;
 }
 

@@ -15,6 +15,8 @@ struct buf;
 
 struct config {
 	char *db_path;		/* DOCCHAT_DB */
+	char *auth;		/* DOCCHAT_AUTH: "required" or "none" (see auth.h) */
+	char *cors_origins;	/* DOCCHAT_CORS_ORIGINS: allowed origins, "" = none (cors.h) */
 	int threads;		/* DOCCHAT_THREADS: FastCGI worker threads */
 	size_t max_body;	/* DOCCHAT_MAX_BODY: request body bytes */
 	size_t max_question;	/* DOCCHAT_MAX_QUESTION: question bytes */
@@ -38,6 +40,11 @@ struct config {
 	size_t max_upload;	/* DOCCHAT_MAX_UPLOAD: bytes per uploaded file */
 	char *embed_model;	/* DOCCHAT_EMBED_MODEL: "provider:name", "" = keyword only */
 	int embed_batch;	/* DOCCHAT_EMBED_BATCH: chunks per embedding request */
+	/* per-user limits (limit.c); 0 turns each off */
+	int max_documents;	/* DOCCHAT_MAX_DOCUMENTS: documents a user may own */
+	int max_streams_per_user;/* DOCCHAT_MAX_STREAMS_PER_USER: answers streaming at once */
+	int rate_per_min;	/* DOCCHAT_RATE_PER_MIN: requests per minute and user */
+	int max_stream_s;	/* DOCCHAT_MAX_STREAM_S: longest answer, from the request's arrival */
 	char *config_file;	/* DOCCHAT_CONFIG, or NULL */
 };
 

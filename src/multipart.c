@@ -211,6 +211,9 @@ static enum dc_err find_boundary(const char *content_type, struct buf *boundary,
 	}
 	if (rc == DC_BADREQ)
 		rc = dc_fail(err, errlen, rc, "Content-Type has malformed parameters");
+	else if (rc == DC_TOOBIG)	/* a malformed header, not a body too large (413) */
+		rc = dc_fail(err, errlen, DC_BADREQ, "Content-Type has a parameter longer than "
+			     "%d bytes", MULTIPART_MAX_HEADER);
 	else if (rc == DC_OK && !seen)
 		rc = dc_fail(err, errlen, DC_BADREQ, "Content-Type " MEDIA_TYPE
 			     " has no boundary parameter");

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "conn.h"
 #include "request.h"
+#include "utf8.h"
 
 #define READ_CHUNK 16384
 
@@ -116,6 +117,35 @@ static int only_space(const char *s)
 	return s[strspn(s, " \t\r\n")] == '\0';
 }
 
+/* 1 if a string value anywhere in o holds U+0000 ("\u0000"): C code would see it cut
+ * short there, so a title, a model name or a search mode would silently change. The
+ * tokener's depth limit bounds the recursion. */
+static int holds_nul(json_object *o)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return strlen(json_object_get_string(o)) != (size_t)json_object_get_string_len(o);
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			if (holds_nul(json_object_array_get_idx(o, i)))
+				return 1;
+		return 0;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			if (holds_nul(val))
+				return 1;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
 enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out,
 			      char *err, size_t errlen)
 {
@@ -123,6 +153,7 @@ enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out
 	json_object *obj = NULL;
 	enum json_tokener_error jerr;
 	enum dc_err rc;
+	size_t valid;
 
 	*out = NULL;
 	rc = request_read_body(r, err, errlen);
@@ -136,6 +167,11 @@ enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out
 	}
 	if (memchr(r->body, '\0', r->body_len))
 		return dc_fail(err, errlen, DC_BADREQ, "request body contains a NUL byte");
+	/* json-c's own check lets overlong forms and encoded surrogates through. */
+	valid = utf8_valid_prefix(r->body, r->body_len);
+	if (valid < r->body_len)
+		return dc_fail(err, errlen, DC_BADREQ,
+			       "request body is not valid JSON: invalid UTF-8 at byte %zu", valid);
 	tok = json_tokener_new();
 	if (!tok)
 		return DC_NOMEM;
@@ -151,6 +187,8 @@ enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out
 		rc = dc_fail(err, errlen, DC_BADREQ, "request body is not valid JSON: trailing data");
 	} else if (!json_object_is_type(obj, json_type_object)) {
 		rc = dc_fail(err, errlen, DC_BADREQ, "request body must be a JSON object");
+	} else if (holds_nul(obj)) {
+		rc = dc_fail(err, errlen, DC_BADREQ, "request body: a string contains \\u0000 (NUL)");
 	} else {
 		*out = obj;
 		obj = NULL;

@@ -21,6 +21,7 @@ struct buf;
 
 #define REQUEST_MAX_PARAMS 4
 #define REQUEST_PARAM_MAX 128
+#define REQUEST_USER_MAX 128		/* a user name's longest length (AUTH_USER_MAX) */
 
 struct request {
 	struct conn *conn;
@@ -30,7 +31,12 @@ struct request {
 	const char *method;		/* REQUEST_METHOD */
 	const char *path;		/* PATH_INFO, "/" when empty */
 	const char *query;		/* QUERY_STRING, "" when unset */
-	const char *user;		/* who is asking: "" for the single local user */
+	const char *user;		/* who is asking (api.c's admit, auth.h): "" for the
+					 * single local user */
+	char user_buf[REQUEST_USER_MAX + 1];	/* holds user once it is known */
+	const char *cors_origin;	/* an allowed Origin to name in the response headers
+					 * (cors.h), or NULL */
+	int cors_vary;			/* responses vary by Origin (an allowlist is set) */
 	char params[REQUEST_MAX_PARAMS][REQUEST_PARAM_MAX];	/* decoded path parameters */
 	size_t nparams;
 	char *body;			/* NUL-terminated, owned; NULL until read */
@@ -62,7 +68,9 @@ enum dc_err request_read_body_max(struct request *r, size_t max, const char *set
 				  char *err, size_t errlen);
 
 /* Read the body and parse it as a JSON object; *out is owned by the caller (put it).
- * An empty body is an empty object when empty_ok, else DC_BADREQ. */
+ * An empty body is an empty object when empty_ok, else DC_BADREQ. Invalid UTF-8, a NUL
+ * byte, or a string anywhere holding \u0000 is DC_BADREQ, so strings in *out may be
+ * used as C strings. */
 enum dc_err request_json_body(struct request *r, int empty_ok, json_object **out,
 			      char *err, size_t errlen);
 

@@ -5,8 +5,10 @@
 
 #include "buf.h"
 #include "conn.h"
+#include "cors.h"
 #include "request.h"
 #include "response.h"
+#include "utf8.h"
 
 #define HEADER_MAX 4096
 
@@ -55,6 +57,8 @@ enum dc_err response_headers(struct request *r, int status, const char *content_
 	buf_init(&h, HEADER_MAX);
 	rc = buf_printf(&h, "Status: %d %s\r\nX-Content-Type-Options: nosniff\r\n", status,
 			response_reason(status));
+	if (rc == DC_OK && (r->cors_origin || r->cors_vary))
+		rc = cors_response_headers(r->cors_origin, r->cors_vary, &h);
 	if (rc == DC_OK && content_type)
 		rc = buf_printf(&h, "Content-Type: %s\r\n", content_type);
 	if (rc == DC_OK && extra)
@@ -71,14 +75,27 @@ enum dc_err response_headers(struct request *r, int status, const char *content_
 
 enum dc_err response_json(struct request *r, int status, json_object *obj)
 {
+	return response_json_with(r, status, obj, NULL);
+}
+
+enum dc_err response_json_with(struct request *r, int status, json_object *obj,
+			       const char *extra)
+{
 	size_t len;
 	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
 							  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	struct buf h;
 	enum dc_err rc;
 
 	if (!s)
 		return DC_NOMEM;
-	rc = response_headers(r, status, "application/json", "Cache-Control: no-store\r\n");
+	buf_init(&h, HEADER_MAX);
+	rc = buf_appends(&h, "Cache-Control: no-store\r\n");
+	if (rc == DC_OK && extra)
+		rc = buf_appends(&h, extra);
+	if (rc == DC_OK)
+		rc = response_headers(r, status, "application/json", buf_str(&h));
+	buf_free(&h);
 	if (rc == DC_OK)
 		rc = conn_write(r->conn, s, len);
 	if (rc == DC_OK)
@@ -88,24 +105,64 @@ enum dc_err response_json(struct request *r, int status, json_object *obj)
 	return rc;
 }
 
-enum dc_err response_error(struct request *r, int status, const char *fmt, ...)
+/* Make s valid UTF-8 in place: a byte that starts no well-formed character becomes '?'.
+ * An error message may quote what the client sent (a path that is not UTF-8) or be cut
+ * inside a character at DC_ERRMAX, and the reply must still be valid JSON text. */
+static void scrub_utf8(char *s)
+{
+	size_t n = strlen(s), i = 0, k;
+	unsigned long cp;
+
+	while (i < n) {
+		k = utf8_decode(s + i, n - i, &cp);
+		if (k == 0) {
+			s[i] = '?';
+			k = 1;
+		}
+		i += k;
+	}
+}
+
+static enum dc_err error_reply(struct request *r, int status, const char *extra,
+			       const char *fmt, va_list ap)
 {
 	char msg[DC_ERRMAX];
 	json_object *obj;
-	va_list ap;
 	enum dc_err rc;
 
-	va_start(ap, fmt);
 	if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
 		msg[0] = '\0';
-	va_end(ap);
+	scrub_utf8(msg);
 	snprintf(r->error, sizeof r->error, "%s", msg);
 	obj = json_object_new_object();
 	if (!obj)
 		return DC_NOMEM;
 	json_object_object_add(obj, "error", json_object_new_string(msg));
-	rc = response_json(r, status, obj);
+	rc = response_json_with(r, status, obj, extra);
 	json_object_put(obj);
+	return rc;
+}
+
+enum dc_err response_error(struct request *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+	enum dc_err rc;
+
+	va_start(ap, fmt);
+	rc = error_reply(r, status, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum dc_err response_error_with(struct request *r, int status, const char *extra,
+				const char *fmt, ...)
+{
+	va_list ap;
+	enum dc_err rc;
+
+	va_start(ap, fmt);
+	rc = error_reply(r, status, extra, fmt, ap);
+	va_end(ap);
 	return rc;
 }
 

@@ -2,10 +2,12 @@
  *
  * cfg->threads threads each run their own FCGX_Accept_r loop with their own SQLite
  * connection; libfcgi serves one request per connection, so a live stream holds its
- * thread. Signals are blocked in the workers and taken by the main thread with
- * sigwait: SIGTERM or SIGINT stops accepting, lets running streams go on for
- * DOCCHAT_GRACE_S, then tells them to end (they store what they have as interrupted)
- * and exits.
+ * thread. A connection whose file was deleted or replaced (store_stale) is opened
+ * again before the next request, and between requests a worker writes the answers
+ * whose end the database refused earlier (store_flush_deferred). Signals are blocked
+ * in the workers and taken by the main thread with sigwait: SIGTERM or SIGINT stops
+ * accepting, lets running streams go on for DOCCHAT_GRACE_S, then tells them to end
+ * (they store what they have as interrupted) and exits.
  *
  * Stopping without touching the listening socket: it may belong to systemd (socket
  * activation hands the same socket to the next start) or be shared with sibling
@@ -60,8 +62,9 @@ static struct store *worker_store(const struct config *cfg, struct store *st, ch
 {
 	char self[WORKER_ID_MAX];
 
-	if (st)
+	if (st && !store_stale(st))
 		return st;
+	store_close(st);
 	if (store_open(cfg->db_path, &st, err, errlen) != DC_OK) {
 		log_msg("database: %s", err);
 		return NULL;
@@ -70,6 +73,21 @@ static struct store *worker_store(const struct config *cfg, struct store *st, ch
 	if (store_set_worker(st, self) != DC_OK)
 		log_msg("out of memory");
 	return st;
+}
+
+/* Write the answers whose end the database refused earlier (store.h), if any. */
+static void store_kept(struct store *st)
+{
+	size_t written = 0, left;
+
+	/* A stale connection might write them into a file that is gone: the next request
+	 * opens a fresh one first. */
+	if (!st || store_deferred_count() == 0 || store_stale(st))
+		return;
+	left = store_flush_deferred(st, &written);
+	if (written)
+		log_msg("database: stored %zu kept answer%s (%zu still waiting)", written,
+			written == 1 ? "" : "s", left);
 }
 
 /* Wait up to SERVER_IDLE_POLL_MS for a connection to accept; 1 if one may be there. */
@@ -93,8 +111,16 @@ static void *worker_main(void *arg)
 		goto out;
 	}
 	while (!atomic_load(&stopping)) {
-		if (!wait_for_connection(w->listen_fd))
+		if (!wait_for_connection(w->listen_fd)) {
+			/* The file was deleted or replaced: let go of it now (the next
+			 * request opens the path again). */
+			if (st && store_stale(st)) {
+				store_close(st);
+				st = NULL;
+			}
+			store_kept(st);
 			continue;
+		}
 		if (FCGX_Accept_r(&req) < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				continue;	/* another worker took it */
@@ -107,9 +133,14 @@ static void *worker_main(void *arg)
 		conn_init_fcgi(&c, &req);
 		api_handle(&c, w->cfg, st, dberr);
 		FCGX_Finish_r(&req);
+		store_kept(st);
 	}
 	FCGX_Free(&req, 1);
 out:
+	store_kept(st);
+	if (store_deferred_count() > 0 && atomic_load(&workers_running) == 1)
+		log_msg("database: %zu kept answer%s could not be stored before exit",
+			store_deferred_count(), store_deferred_count() == 1 ? "" : "s");
 	store_close(st);
 	atomic_fetch_sub(&workers_running, 1);
 	return NULL;

@@ -9,10 +9,14 @@
  * change to them so that in-memory copies (vectors.c) know when to reload. Every
  * statement is prepared with bound parameters; the only SQL
  * built at run time is the "IN (?,?,...)" placeholder list of a document filter and the
- * user_version pragma, whose number is ours. Leaves HTTP, JSON and the meaning of the
- * sources/metadata text to the callers, and the FTS5 query syntax to search.c. */
+ * user_version pragma, whose number is ours. The one piece of state shared by a
+ * process's connections is the list of answer ends the database refused (locked, full,
+ * read-only), kept in memory until a connection can write them. Leaves HTTP, JSON and
+ * the meaning of the sources/metadata text to the callers, and the FTS5 query syntax to
+ * search.c. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,8 @@
 #include "store.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_DEFERRED_MAX (64u * 1024 * 1024)	/* memory for message ends kept back */
+#define STORE_DEFERRED_RETRY_MS 1000	/* pause after a failed write of them */
 #define STORE_DEFAULT_TITLE "New chat"
 #define STORE_SQL_MAX (64 * 1024 * 1024)	/* a generated statement's longest text */
 #define STORE_UUID_BYTES 16
@@ -133,6 +139,42 @@ static const char schema_v2[] =
 static const char schema_v3[] =
 	"ALTER TABLE messages ADD COLUMN worker TEXT;";
 
+/* Version 4: API tokens (auth.c). A token is shown once when it is made and kept only
+ * as the SHA-256 of its text, so the database (or a copy of it) gives no usable token
+ * away; prefix, its first characters, is what lists show and what a presented token is
+ * looked up by before its hash is compared. Revoked tokens stay, with revoked_at, so
+ * the list shows what was revoked when. user is never "" (the shared owner). */
+static const char schema_v4[] =
+	"CREATE TABLE tokens ("
+	" id INTEGER PRIMARY KEY,"
+	" user TEXT NOT NULL CHECK (user <> ''),"
+	" prefix TEXT NOT NULL,"
+	" hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	" created_at INTEGER NOT NULL,"
+	" last_used_at INTEGER,"
+	" revoked_at INTEGER);"
+	"CREATE INDEX tokens_prefix ON tokens(prefix);";
+
+/* Version 5: per-user limits shared by every process on the database (limit.c).
+ * limit_streams holds one row per answer being streamed, tagged with the writing
+ * process's identity (worker.h) so that rows left by a process that died can be told
+ * from live ones; limit_rate holds each user's current request window. Times are unix
+ * milliseconds. Both tables only ever hold short-lived rows and are pruned as they are
+ * used. */
+static const char schema_v5[] =
+	"CREATE TABLE limit_streams ("
+	" id INTEGER PRIMARY KEY,"
+	" owner TEXT NOT NULL,"
+	" worker TEXT,"
+	" started_at INTEGER NOT NULL);"
+	"CREATE INDEX limit_streams_owner ON limit_streams(owner);"
+	"CREATE INDEX limit_streams_started ON limit_streams(started_at);"
+	"CREATE TABLE limit_rate ("
+	" owner TEXT PRIMARY KEY NOT NULL,"
+	" window_start INTEGER NOT NULL,"
+	" count INTEGER NOT NULL CHECK (count >= 1)) WITHOUT ROWID;"
+	"CREATE INDEX limit_rate_start ON limit_rate(window_start);";
+
 struct migration {
 	int version;		/* user_version after this step */
 	const char *sql;
@@ -144,6 +186,8 @@ static const struct migration migrations[] = {
 	{ 1, schema_v1 },
 	{ 2, schema_v2 },
 	{ 3, schema_v3 },
+	{ 4, schema_v4 },
+	{ 5, schema_v5 },
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -526,6 +570,15 @@ enum dc_err store_open(const char *path, struct store **out, char *err, size_t e
 			     db ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
 	}
+	/* SQLite quietly opens a file it may not write read-only. Refuse that before the
+	 * first read: a read-only connection creates the -wal and -shm files with the
+	 * database's read-only mode, and they would keep every later connection from
+	 * writing even after the database's own mode is fixed. */
+	if (sqlite3_db_readonly(db, "main") == 1) {
+		rc = dc_fail(err, errlen, DC_DB, "open database %s: cannot write to it (check the"
+			     " permissions of the file and of its directory)", path);
+		goto out;
+	}
 	sqlite3_extended_result_codes(db, 1);
 	rc = configure(db, path, err, errlen);
 	if (rc != DC_OK)
@@ -566,6 +619,15 @@ enum dc_err store_health(struct store *st, char *err, size_t errlen)
 		return dc_fail(err, errlen, DC_DB, "database health: schema version %d, expected %d",
 			       version, STORE_SCHEMA_VERSION);
 	return DC_OK;
+}
+
+int store_stale(struct store *st)
+{
+	int moved = 0;
+
+	/* In WAL mode SQLite goes on writing to a file that was deleted or renamed. */
+	return sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) ==
+	       SQLITE_OK && moved;
 }
 
 enum dc_err store_set_worker(struct store *st, const char *worker)
@@ -1018,6 +1080,142 @@ enum dc_err store_message_finish(struct store *st, long long id, const char *con
 out:
 	sqlite3_finalize(s);
 	return rc;
+}
+
+/* ---- message ends kept until the database takes them ---- */
+
+/* One message end that store_message_finish could not write. */
+struct deferred {
+	struct deferred *next;
+	long long id;
+	char *content, *status, *error, *sources, *metadata;
+	size_t bytes;
+};
+
+static pthread_mutex_t deferred_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t deferred_writer = PTHREAD_MUTEX_INITIALIZER;
+static struct deferred *deferred_head;	/* oldest first */
+static size_t deferred_count_, deferred_bytes;
+static struct timespec deferred_failed_at;	/* last failed write, for the retry pace */
+
+static void deferred_free(struct deferred *d)
+{
+	if (!d)
+		return;
+	free(d->content);
+	free(d->status);
+	free(d->error);
+	free(d->sources);
+	free(d->metadata);
+	free(d);
+}
+
+/* A copy of s (NULL stays NULL) in *out; 0 when out of memory. */
+static int dup_or_null(const char *s, char **out, size_t *bytes)
+{
+	*out = NULL;
+	if (!s)
+		return 1;
+	*out = strdup(s);
+	*bytes += strlen(s) + 1;
+	return *out != NULL;
+}
+
+enum dc_err store_defer_finish(long long id, const char *content, const char *status,
+			       const char *error, const char *sources, const char *metadata)
+{
+	struct deferred *d = calloc(1, sizeof *d), **tail;
+	enum dc_err rc = DC_OK;
+
+	if (!d)
+		return DC_NOMEM;
+	d->id = id;
+	d->bytes = sizeof *d;
+	if (!dup_or_null(content ? content : "", &d->content, &d->bytes) ||
+	    !dup_or_null(status, &d->status, &d->bytes) ||
+	    !dup_or_null(error, &d->error, &d->bytes) ||
+	    !dup_or_null(sources, &d->sources, &d->bytes) ||
+	    !dup_or_null(metadata, &d->metadata, &d->bytes)) {
+		deferred_free(d);
+		return DC_NOMEM;
+	}
+	pthread_mutex_lock(&deferred_lock);
+	if (deferred_bytes + d->bytes > STORE_DEFERRED_MAX) {
+		rc = DC_TOOBIG;
+	} else {
+		for (tail = &deferred_head; *tail; tail = &(*tail)->next)
+			;
+		*tail = d;
+		deferred_count_++;
+		deferred_bytes += d->bytes;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&deferred_lock);
+	deferred_free(d);
+	return rc;
+}
+
+size_t store_deferred_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&deferred_lock);
+	n = deferred_count_;
+	pthread_mutex_unlock(&deferred_lock);
+	return n;
+}
+
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (long)((b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000);
+}
+
+size_t store_flush_deferred(struct store *st, size_t *written)
+{
+	char err[DC_ERRMAX];
+	struct timespec now;
+	struct deferred *d;
+	size_t left;
+	enum dc_err rc;
+
+	if (written)
+		*written = 0;
+	/* One writer at a time; the others go back to their requests at once. */
+	if (pthread_mutex_trylock(&deferred_writer) != 0)
+		return store_deferred_count();
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (;;) {
+		pthread_mutex_lock(&deferred_lock);
+		d = deferred_head;
+		if (d && (deferred_failed_at.tv_sec || deferred_failed_at.tv_nsec) &&
+		    ms_between(&deferred_failed_at, &now) < STORE_DEFERRED_RETRY_MS)
+			d = NULL;	/* failed a moment ago: leave the database be */
+		pthread_mutex_unlock(&deferred_lock);
+		if (!d)
+			break;
+		/* Written outside the list lock (a busy database may take the whole busy
+		 * timeout); only this writer removes entries, so d stays the head. */
+		rc = store_message_finish(st, d->id, d->content, d->status, d->error,
+					  d->sources, d->metadata, err, sizeof err);
+		pthread_mutex_lock(&deferred_lock);
+		if (rc == DC_DB) {
+			clock_gettime(CLOCK_MONOTONIC, &deferred_failed_at);
+			pthread_mutex_unlock(&deferred_lock);
+			break;
+		}
+		/* Written, or gone for good (its session was deleted meanwhile). */
+		deferred_head = d->next;
+		deferred_count_--;
+		deferred_bytes -= d->bytes;
+		deferred_failed_at.tv_sec = deferred_failed_at.tv_nsec = 0;
+		pthread_mutex_unlock(&deferred_lock);
+		if (rc == DC_OK && written)
+			(*written)++;
+		deferred_free(d);
+	}
+	left = store_deferred_count();
+	pthread_mutex_unlock(&deferred_writer);
+	return left;
 }
 
 static enum dc_err read_message(sqlite3_stmt *s, struct store_message *m, char *err,
@@ -1891,6 +2089,412 @@ enum dc_err store_document_delete_by_path(struct store *st, const char *owner,
 		goto out;
 	}
 	*removed = sqlite3_changes(st->db);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- limits ---- */
+
+enum dc_err store_rate_hit(struct store *st, const char *owner, long long now_ms,
+			   long long window_ms, long long *window_start, long long *count,
+			   char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "count request";
+
+	*window_start = 0;
+	*count = 0;
+	/* One statement, so no transaction is needed for two processes to count alike. In
+	 * the UPDATE every right-hand side sees the row as it was, so both CASEs decide on
+	 * the old window. A clock that went back starts a new window too. */
+	rc = prepare(st, "INSERT INTO limit_rate (owner, window_start, count) VALUES (?1, ?2, 1)"
+		     " ON CONFLICT (owner) DO UPDATE SET"
+		     "  count = CASE WHEN ?2 < window_start OR ?2 - window_start >= ?3"
+		     "   THEN 1 ELSE count + 1 END,"
+		     "  window_start = CASE WHEN ?2 < window_start OR ?2 - window_start >= ?3"
+		     "   THEN ?2 ELSE window_start END"
+		     " RETURNING window_start, count", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner ? owner : "") != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, now_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, window_ms) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	if ((rc = col_int(s, 0, window_start, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 1, count, what, err, errlen)) != DC_OK)
+		goto out;
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (*count != 1)
+		goto out;
+	/* A window began: drop the windows of every user that have ended, so the table
+	 * holds only users seen within the last window. */
+	rc = prepare(st, "DELETE FROM limit_rate WHERE window_start <= ?1", &s, what, err, errlen);
+	if (rc == DC_OK && (sqlite3_bind_int64(s, 1, now_ms - window_ms) != SQLITE_OK ||
+			    sqlite3_step(s) != SQLITE_DONE))
+		rc = db_fail(st->db, err, errlen, what);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Delete one limit_streams row by id. */
+static enum dc_err stream_row_delete(struct store *st, long long id, const char *what,
+				     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc = prepare(st, "DELETE FROM limit_streams WHERE id = ?1", &s, what, err,
+				 errlen);
+
+	if (rc == DC_OK && (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+			    sqlite3_step(s) != SQLITE_DONE))
+		rc = db_fail(st->db, err, errlen, what);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Count owner's live stream rows into *running and *oldest_ms, collecting the ids of
+ * rows whose writer is gone into *dead (n of them; caller frees). */
+static enum dc_err stream_rows_scan(struct store *st, const char *owner,
+				    int (*alive)(void *ud, const char *worker), void *ud,
+				    int *running, long long *oldest_ms, long long **dead,
+				    size_t *n, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	enum dc_err rc;
+	int step;
+
+	rc = prepare(st, "SELECT id, worker, started_at FROM limit_streams WHERE owner = ?1",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *w = (const char *)sqlite3_column_text(s, 1);
+		long long started = sqlite3_column_int64(s, 2);
+
+		if (w && alive && !alive(ud, w)) {
+			if (grow_array((void **)dead, &cap, *n + 1, sizeof **dead) != DC_OK) {
+				rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+				goto out;
+			}
+			(*dead)[(*n)++] = sqlite3_column_int64(s, 0);
+			continue;
+		}
+		if (*running == 0 || started < *oldest_ms)
+			*oldest_ms = started;
+		(*running)++;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(st->db, err, errlen, what);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_stream_begin(struct store *st, const char *owner, int max, long long now_ms,
+			       long long stale_before_ms,
+			       int (*alive)(void *ud, const char *worker), void *ud,
+			       long long *slot, int *running, long long *oldest_ms,
+			       char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	long long *dead = NULL;
+	size_t ndead = 0;
+	enum dc_err rc;
+	static const char what[] = "count streams";
+
+	*slot = 0;
+	*running = 0;
+	*oldest_ms = 0;
+	if (!owner)
+		owner = "";
+	/* IMMEDIATE: the count and the insert are one step for every process, so two
+	 * requests at once cannot both take the last slot. */
+	rc = tx_begin(st, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	if (stale_before_ms > 0) {
+		rc = prepare(st, "DELETE FROM limit_streams WHERE started_at < ?1", &s, what, err,
+			     errlen);
+		if (rc == DC_OK && (sqlite3_bind_int64(s, 1, stale_before_ms) != SQLITE_OK ||
+				    sqlite3_step(s) != SQLITE_DONE))
+			rc = db_fail(st->db, err, errlen, what);
+		sqlite3_finalize(s);
+		s = NULL;
+		if (rc != DC_OK)
+			goto out;
+	}
+	rc = stream_rows_scan(st, owner, alive, ud, running, oldest_ms, &dead, &ndead, what,
+			      err, errlen);
+	for (size_t i = 0; rc == DC_OK && i < ndead; i++)
+		rc = stream_row_delete(st, dead[i], what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (*running < max) {
+		rc = prepare(st, "INSERT INTO limit_streams (owner, worker, started_at)"
+			     " VALUES (?1, ?2, ?3)", &s, what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		if (bind_text(s, 1, owner) != SQLITE_OK || bind_text(s, 2, st->worker) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 3, now_ms) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+			rc = db_fail(st->db, err, errlen, what);
+			goto out;
+		}
+		*slot = sqlite3_last_insert_rowid(st->db);
+	}
+	rc = tx_commit(st, what, err, errlen);
+	if (rc != DC_OK)
+		*slot = 0;
+out:
+	sqlite3_finalize(s);
+	free(dead);
+	if (rc != DC_OK)
+		tx_rollback(st);
+	return rc;
+}
+
+enum dc_err store_stream_end(struct store *st, long long slot, char *err, size_t errlen)
+{
+	if (slot <= 0)
+		return DC_OK;
+	return stream_row_delete(st, slot, "end stream", err, errlen);
+}
+
+enum dc_err store_document_count(struct store *st, const char *owner, long long upto,
+				 long long *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "count documents";
+
+	*n = 0;
+	rc = prepare(st, "SELECT count(*) FROM documents WHERE owner = ?1 AND (?2 <= 0 OR id <= ?2)",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, owner ? owner : "") != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, upto) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = col_int(s, 0, n, what, err, errlen);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- API tokens ---- */
+
+void store_tokens_free(struct store_token *t, size_t n)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < n; i++) {
+		free(t[i].user);
+		free(t[i].prefix);
+	}
+	free(t);
+}
+
+#define TOKEN_COLUMNS \
+	"SELECT id, user, prefix, hash, created_at, last_used_at, revoked_at FROM tokens"
+
+/* A nullable time column: NULL reads as 0. */
+static enum dc_err col_time_or_zero(sqlite3_stmt *s, int i, long long *out, const char *what,
+				    char *err, size_t errlen)
+{
+	*out = 0;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return DC_OK;
+	return col_int(s, i, out, what, err, errlen);
+}
+
+static enum dc_err read_token(sqlite3_stmt *s, struct store_token *t, char *err, size_t errlen)
+{
+	static const char what[] = "read token";
+	const void *hash;
+	enum dc_err rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = col_int(s, 0, &t->id, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 1, 0, &t->user, what, err, errlen)) != DC_OK ||
+	    (rc = col_text(s, 2, 0, &t->prefix, what, err, errlen)) != DC_OK ||
+	    (rc = col_int(s, 4, &t->created_at, what, err, errlen)) != DC_OK ||
+	    (rc = col_time_or_zero(s, 5, &t->last_used_at, what, err, errlen)) != DC_OK ||
+	    (rc = col_time_or_zero(s, 6, &t->revoked_at, what, err, errlen)) != DC_OK)
+		goto out;
+	if (!t->user[0]) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: token %lld has no user", what, t->id);
+		goto out;
+	}
+	hash = sqlite3_column_blob(s, 3);
+	if (sqlite3_column_type(s, 3) != SQLITE_BLOB || !hash ||
+	    sqlite3_column_bytes(s, 3) != STORE_TOKEN_HASH_LEN) {
+		rc = dc_fail(err, errlen, DC_DB, "%s: token %lld: the hash is not %d bytes", what,
+			     t->id, STORE_TOKEN_HASH_LEN);
+		goto out;
+	}
+	memcpy(t->hash, hash, STORE_TOKEN_HASH_LEN);
+out:
+	if (rc != DC_OK) {
+		free(t->user);
+		free(t->prefix);
+		memset(t, 0, sizeof(*t));
+	}
+	return rc;
+}
+
+/* Every row of a prepared TOKEN_COLUMNS statement into *out. */
+static enum dc_err token_rows(struct store *st, sqlite3_stmt *s, const char *what,
+			      struct store_token **out, size_t *n, char *err, size_t errlen)
+{
+	struct store_token *arr = NULL;
+	size_t len = 0, cap = 0;
+	enum dc_err rc = DC_OK;
+	int r;
+
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
+			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+			goto out;
+		}
+		rc = read_token(s, &arr[len], err, errlen);
+		if (rc != DC_OK)
+			goto out;
+		len++;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*out = arr;
+	*n = len;
+	arr = NULL;
+	len = 0;
+out:
+	store_tokens_free(arr, len);
+	return rc;
+}
+
+enum dc_err store_token_add(struct store *st, const char *user, const char *prefix,
+			    const unsigned char hash[STORE_TOKEN_HASH_LEN], long long *id,
+			    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "create token";
+
+	*id = 0;
+	if (!user || !*user || !prefix || !*prefix || !hash)
+		return dc_fail(err, errlen, DC_BADREQ, "%s: a user, a prefix and a hash are required",
+			       what);
+	rc = prepare(st, "INSERT INTO tokens (user, prefix, hash, created_at)"
+		     " VALUES (?1, ?2, ?3, ?4)", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, user) != SQLITE_OK || bind_text(s, 2, prefix) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 3, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, now_s()) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(st->db);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_token_find(struct store *st, const char *prefix, struct store_token **out,
+			     size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "find token";
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, TOKEN_COLUMNS " WHERE prefix = ?1 ORDER BY id", &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (bind_text(s, 1, prefix ? prefix : "") != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = token_rows(st, s, what, out, n, err, errlen);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_token_list(struct store *st, struct store_token **out, size_t *n,
+			     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "list tokens";
+
+	*out = NULL;
+	*n = 0;
+	rc = prepare(st, TOKEN_COLUMNS " ORDER BY id", &s, what, err, errlen);
+	if (rc == DC_OK)
+		rc = token_rows(st, s, what, out, n, err, errlen);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_token_revoke(struct store *st, long long id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "revoke token";
+
+	rc = prepare(st, "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, now_s()) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	rc = step_one_change(st, s, what, err, errlen);
+	if (rc == DC_NOTFOUND)
+		rc = dc_fail(err, errlen, rc, "no token %lld that is not revoked", id);
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_token_touch(struct store *st, long long id, long long now, char *err,
+			      size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	static const char what[] = "note token use";
+
+	rc = prepare(st, "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1", &s, what, err,
+		     errlen);
+	if (rc != DC_OK)
+		goto out;
+	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, now) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+		rc = db_fail(st->db, err, errlen, what);
 out:
 	sqlite3_finalize(s);
 	return rc;

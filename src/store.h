@@ -1,5 +1,6 @@
 /* store.h - every SQL statement docchat runs: schema, migrations, sessions, messages,
- * documents, chunks, the FTS5 keyword index and the chunks' embedding vectors.
+ * documents, chunks, the FTS5 keyword index, the chunks' embedding vectors and the
+ * counts behind the per-user limits.
  *
  * One struct store per thread (SQLite connections are not shared). The database is in
  * WAL mode with a busy timeout and foreign keys on; the schema version lives in
@@ -22,12 +23,18 @@ struct store;
 #define STORE_ID_LEN 36		/* session ids are random UUIDv4 strings */
 
 /* Open (creating if needed) the database at path and migrate it. The directory must
- * exist. On failure *out is NULL and err says why (path included). */
+ * exist, and the file must be writable (a database docchat may only read is refused).
+ * On failure *out is NULL and err says why (path included). */
 enum dc_err store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Cheap liveness check (reads the schema version): DC_OK or DC_DB with a cause. */
 enum dc_err store_health(struct store *st, char *err, size_t errlen);
+
+/* 1 when the file at the database's path is no longer the one this connection has open
+ * (it was deleted, renamed or replaced): close the connection and open the path again,
+ * or writes go on into a file nobody will read. */
+int store_stale(struct store *st);
 
 /* Tag the 'streaming' messages this connection adds with worker (an opaque process
  * identity, see worker.h; NULL: none). The string is copied. DC_NOMEM on failure. */
@@ -87,6 +94,24 @@ enum dc_err store_message_add(struct store *st, const char *session_id, const ch
 enum dc_err store_message_finish(struct store *st, long long id, const char *content,
 				 const char *status, const char *error, const char *sources,
 				 const char *metadata, char *err, size_t errlen);
+
+/* When store_message_finish failed because the database was unusable (locked past the
+ * busy timeout, full, read-only), the answer is not lost: store_defer_finish keeps a
+ * copy of the same arguments in memory, shared by the process's threads, and
+ * store_flush_deferred writes the kept ends, oldest first, once the database takes
+ * them again. Until then the row stays 'streaming'; if the process ends first, the next
+ * start marks it 'interrupted' as after a crash.
+ * store_defer_finish copies every string; DC_NOMEM, or DC_TOOBIG when the kept ends
+ * would use more than 64 MiB (the end is then dropped). */
+enum dc_err store_defer_finish(long long id, const char *content, const char *status,
+			       const char *error, const char *sources, const char *metadata);
+/* Write kept ends with st until one fails (then wait a second before trying again).
+ * Returns how many are still kept; *written (may be NULL) gets how many were written.
+ * Any thread may call it; while another is writing it returns at once. An end whose
+ * message is gone (its session was deleted) is dropped. */
+size_t store_flush_deferred(struct store *st, size_t *written);
+/* How many ends are kept (cheap; 0 nearly always). */
+size_t store_deferred_count(void);
 /* Oldest first. */
 enum dc_err store_message_list(struct store *st, const char *session_id,
 			       struct store_message **out, size_t *n, char *err, size_t errlen);
@@ -225,5 +250,76 @@ struct store_vector_sink {
 enum dc_err store_embeddings_scan(struct store *st, const char *model,
 				  const struct store_vector_sink *sink, long long *token,
 				  char *err, size_t errlen);
+
+/* ---- limits ----
+ * State of the per-user limits (limit.c), shared by every process that opens the
+ * database, so a limit holds however many processes serve a user. Times are unix
+ * milliseconds given by the caller; owner is the user name ("" for the local user). */
+
+/* Count one request of owner. Requests fall in windows of window_ms: a window starts
+ * with owner's first request after the previous one ended (or when now_ms is before
+ * the window's start: the clock went back). *window_start gets the start of this
+ * request's window and *count how many requests (this one included) fell in it. One
+ * statement, atomic across processes. Starting a window also deletes the windows of
+ * every owner that have ended. */
+enum dc_err store_rate_hit(struct store *st, const char *owner, long long now_ms,
+			   long long window_ms, long long *window_start, long long *count,
+			   char *err, size_t errlen);
+
+/* Take one of owner's max stream slots, in one IMMEDIATE transaction so that requests
+ * racing from several processes cannot take more than max. Rows that started before
+ * stale_before_ms (0: no such rule) and rows whose worker alive(ud, worker) denies
+ * (alive NULL: every row counts as live) are deleted first. *running and *oldest_ms
+ * get the number of live slots and the start of the oldest, as found before taking
+ * one. *slot is the new slot's id (> 0), or 0 when all max were taken. The slot is
+ * tagged with this store's worker (store_set_worker). */
+enum dc_err store_stream_begin(struct store *st, const char *owner, int max, long long now_ms,
+			       long long stale_before_ms,
+			       int (*alive)(void *ud, const char *worker), void *ud,
+			       long long *slot, int *running, long long *oldest_ms,
+			       char *err, size_t errlen);
+
+/* Give a slot back (slot 0: nothing to do). */
+enum dc_err store_stream_end(struct store *st, long long slot, char *err, size_t errlen);
+
+/* How many documents owner owns (owner "" : the shared library), counting only ids up
+ * to upto when upto > 0. Ids grow, so with upto a document's own id this says how many
+ * of owner's documents were stored before it, itself included. */
+enum dc_err store_document_count(struct store *st, const char *owner, long long upto,
+				 long long *n, char *err, size_t errlen);
+
+/* ---- API tokens ----
+ * Tokens (auth.c) are kept as the SHA-256 of their text, never the text itself; prefix
+ * is the token's first characters, shown in lists and used to find the candidates for
+ * a presented token. Times are unix seconds, 0 for "never". */
+#define STORE_TOKEN_HASH_LEN 32
+
+struct store_token {
+	long long id;
+	char *user;		/* never "" */
+	char *prefix;
+	unsigned char hash[STORE_TOKEN_HASH_LEN];
+	long long created_at;
+	long long last_used_at;	/* 0: never used */
+	long long revoked_at;	/* 0: not revoked */
+};
+void store_tokens_free(struct store_token *t, size_t n);
+
+/* Store a new token for user (not ""); *id gets its id. */
+enum dc_err store_token_add(struct store *st, const char *user, const char *prefix,
+			    const unsigned char hash[STORE_TOKEN_HASH_LEN], long long *id,
+			    char *err, size_t errlen);
+/* Every token with this prefix, revoked or not, by id; *out is freed with
+ * store_tokens_free (NULL and 0 when there is none). */
+enum dc_err store_token_find(struct store *st, const char *prefix, struct store_token **out,
+			     size_t *n, char *err, size_t errlen);
+/* Every token, by id. */
+enum dc_err store_token_list(struct store *st, struct store_token **out, size_t *n,
+			     char *err, size_t errlen);
+/* Mark token id revoked now; DC_NOTFOUND when there is no such token or it already is. */
+enum dc_err store_token_revoke(struct store *st, long long id, char *err, size_t errlen);
+/* Record that token id was used at now (unix seconds). */
+enum dc_err store_token_touch(struct store *st, long long id, long long now, char *err,
+			      size_t errlen);
 
 #endif

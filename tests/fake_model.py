@@ -23,6 +23,7 @@ Options, separated by ";":
   crlf=1         CRLF line endings (OpenAI)
   comments=1     ": keep-alive" comment lines between events (OpenAI)
   ascii=1        escape non-ASCII as \\uXXXX (emoji as surrogate pairs) instead of raw UTF-8
+  ignore_max=1   answer all tokens whatever max_tokens / num_predict asks (a runaway model)
   tag=WORD       ignored by the server; lets a test find its own request in /_requests
   fault=F        one of http401 http404 http429 http500 drop_after=N garbage_after=N
                  giant_line[=N] stall_after=N error_in_stream[=N] (also accepted bare: "http500")
@@ -107,6 +108,7 @@ class Scenario:
         self.crlf = False
         self.comments = False
         self.ascii = False
+        self.ignore_max = False
         self.tag = None
         self.fault = None       # name from FAULTS_*
         self.fault_n = None     # its count, where it has one
@@ -153,7 +155,7 @@ def parse_scenario(name):
             sc.pace_ms = _nonneg(key, val)
         elif key == "first_ms":
             sc.first_ms = _nonneg(key, val)
-        elif key in ("split", "crlf", "comments", "ascii"):
+        elif key in ("split", "crlf", "comments", "ascii", "ignore_max"):
             setattr(sc, key, _nonneg(key, val) != 0)
         elif key == "tag":
             sc.tag = val
@@ -179,7 +181,7 @@ def _nonneg(key, val):
 def planned_tokens(sc, max_tokens=None):
     """(number of tokens the full answer has, finish_reason) before any fault."""
     n, finish = sc.tokens, "stop"
-    if max_tokens is not None and max_tokens > 0 and max_tokens < n:
+    if not sc.ignore_max and max_tokens is not None and max_tokens > 0 and max_tokens < n:
         n, finish = max_tokens, "length"
     return n, finish
 

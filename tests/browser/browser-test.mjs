@@ -492,8 +492,11 @@ check("upload_progress_and_cancel", async () => {
     const bar = row.locator("progress.upload-bar");
     const seen = new Set();
     await waitFor(async () => {
-      const v = await bar.evaluate((b) => b.value);
-      const pct = await row.locator(".upload-pct").innerText();
+      // one read of both, so the bar cannot move between them
+      const [v, pct] = await row.evaluate((r) => [
+        r.querySelector("progress.upload-bar").value,
+        r.querySelector(".upload-pct").innerText,
+      ]);
       if (v > 0) seen.add(`${v}|${pct}`);
       return seen.size >= 2 && v >= 10;
     }, "the progress bar to move", WAIT_MS, 50);

@@ -440,6 +440,12 @@ class Docchat:
             "DOCCHAT_OLLAMA_URL": fake.ollama_url if fake else "http://127.0.0.1:9",
             "DOCCHAT_EXTRACTIVE_DELAY_MS": "0",
             "DOCCHAT_THREADS": "4",
+            # The tests talk to docchat on loopback as the single local user, like
+            # deploy/quickstart; test_isolation.py runs it with DOCCHAT_AUTH=required.
+            "DOCCHAT_AUTH": "none",
+            # Tests send requests far faster than a person does; the limit still counts
+            # every request here but refuses none (test_limits.py tests the refusals).
+            "DOCCHAT_RATE_PER_MIN": "100000",
         }
         self.settings.update(overrides or {})
         self.settings = {k: v for k, v in self.settings.items() if v is not None}

@@ -10,7 +10,9 @@ connection, malformed line, 2 MiB line, in-stream error, silence past
 DOCCHAT_UPSTREAM_IDLE_S, connection refused) ends the stream with an `error` event
 "<backend>: <cause>" (carrying the upstream's own message where it has one) then `done`;
 the assistant message is stored with status error and the partial answer; the API key
-never appears in an event, the database or the logs.
+never appears in an event, the database or the logs. A failed answer gives its worker
+thread back: with DOCCHAT_THREADS=2, a run of failures of every kind, one after another,
+is followed by two answers streaming at once.
 """
 
 import json
@@ -31,6 +33,7 @@ Q = "How long should green tea steep?"
 def setup():
     tmp = h.TmpDir("errors")
     fake = h.FakeModel(tmp)
+    ctx["tmp"] = tmp
     ctx["fake"] = fake
     ctx["srv"] = h.Docchat(tmp, fake, overrides={
         "DOCCHAT_UPSTREAM_IDLE_S": str(IDLE_S),
@@ -240,6 +243,7 @@ def stream_fault_test(provider, fault, message=None, pattern=None, extra=None):
 
 
 stream_fault_test("openai", "http401", "Incorrect API key provided")
+stream_fault_test("ollama", "http401", "unauthorized")
 stream_fault_test("openai", "http404", "does not exist")
 stream_fault_test("ollama", "http404", "not found")
 stream_fault_test("openai", "http429", "Rate limit reached")
@@ -248,6 +252,8 @@ stream_fault_test("openai", "http500", "The server had an error while processing
 stream_fault_test("ollama", "http500", "llama runner process has terminated")
 stream_fault_test("openai", "drop_after=3")
 stream_fault_test("ollama", "drop_after=3")
+stream_fault_test("openai", "drop_after=0")
+stream_fault_test("ollama", "drop_after=0")
 stream_fault_test("openai", "garbage_after=2")
 stream_fault_test("ollama", "garbage_after=2")
 stream_fault_test("openai", "giant_line")
@@ -280,25 +286,29 @@ def api_key_never_leaks():
     check(h.SECRET not in json.dumps(models), "the API key appears in GET /api/models")
 
 
-def stall_test(provider):
+def stall_test(provider, after=2):
     def fn():
         srv, fake = ctx["srv"], ctx["fake"]
-        model = h.fake_model(provider, tokens=6, fault="stall_after=2")
+        model = h.fake_model(provider, tokens=6, fault="stall_after=%d" % after)
         err, parts, st = failing_stream(srv, model, fakelib.expected_partial(model))
         check(re.search(r"no data|time(d)?[ -]?out", err, re.I),
               "error %r does not say the model sent no data / timed out" % err)
-        gap = parts["final"].time - parts["chunks"][-1].time
+        last = parts["chunks"][-1] if parts["chunks"] else parts["sources_event"]
+        gap = parts["final"].time - last.time
         check(IDLE_S - 0.5 <= gap <= IDLE_S + 8, "error came %.2fs after the last chunk, want "
               "about DOCCHAT_UPSTREAM_IDLE_S=%d" % (gap, IDLE_S))
         req = fake.request_for(model, timeout=10, pred=lambda r: r["closed_by_client"])
         check(req["closed_at"] <= parts["final"].time + 1.0,
               "docchat kept the silent upstream open after reporting the timeout")
-    fn.__name__ = "%s_silent_upstream_times_out" % provider
+    fn.__name__ = "%s_silent_upstream_times_out%s" % (provider, "" if after else
+                                                        "_before_the_first_token")
     return test(fn)
 
 
 stall_test("openai")
 stall_test("ollama")
+stall_test("openai", after=0)
+stall_test("ollama", after=0)
 
 
 @test
@@ -326,6 +336,51 @@ def models_lists_unreachable_providers_as_errors():
     check(isinstance(errs, dict), "errors: %s" % h.short(body))
     for p in ("openai", "ollama"):
         check(isinstance(errs.get(p), str) and errs[p], "errors.%s missing: %s" % (p, h.short(errs)))
+
+
+@test
+def failed_answers_give_their_threads_back():
+    """DOCCHAT_THREADS=2 and more failures than threads, one after another: a failure
+    that kept its thread would leave none for what follows. Then two answers at once
+    prove both threads are free."""
+    tmp, fake = ctx["tmp"], ctx["fake"]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+    s.close()
+    srv = h.Docchat(tmp, fake, name="threads2", overrides={
+        "DOCCHAT_THREADS": "2",
+        "DOCCHAT_UPSTREAM_IDLE_S": str(IDLE_S),
+        "DOCCHAT_OLLAMA_URL": "http://127.0.0.1:%d" % closed,   # refused
+        "DOCCHAT_UPSTREAM_CONNECT_S": "2",
+    })
+    faults = ["http401", "http404", "http429", "http500", "drop_after=2", "garbage_after=2",
+              "giant_line", "error_in_stream", "stall_after=1", "drop_after=0"]
+    for fault in faults:
+        model = h.fake_model("openai", tokens=6, fault=fault)
+        failing_stream(srv, model, fakelib.expected_partial(model))
+    failing_stream(srv, "ollama:fake")      # connection refused
+    status, _, body = srv.request("GET", "/api/health", timeout=10)
+    eq(status, 200, "health after %d failed answers on 2 threads" % (len(faults) + 1))
+    models = [h.fake_model("openai", tokens=8, pace_ms=150) for _ in range(2)]
+    sids = [srv.new_session() for _ in models]
+    streams = [srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": m})
+               for sid, m in zip(sids, models)]
+    firsts = []
+    for st in streams:
+        h.check_stream_headers(st)
+        for t, ev in st:
+            if ev.get("type") == "chunk":
+                firsts.append(t)
+                break
+    # Both answered at once: the second's first token came before the first could end.
+    eq(len(firsts), 2, "streams that produced a first chunk")
+    check(abs(firsts[1] - firsts[0]) < 0.8, "the two answers did not stream at once (first "
+          "chunks %.2fs apart): a thread is still held" % abs(firsts[1] - firsts[0]))
+    for st, sid, m in zip(streams, sids, models):
+        st.read_all()
+        parts = h.split_events(st.events, sid, m)
+        eq(parts["text"], fakelib.expected_text(m), "answer after the failures")
 
 
 @test

@@ -114,11 +114,41 @@ static void test_secret_masked(void)
 	clear_env();
 }
 
+/* Issue #5 (found by tests/fuzz/fuzz_config): a size suffix that would overflow is out
+ * of range, not undefined behaviour; a URL with no host is refused instead of losing
+ * its slashes ("http://" used to become "http:"). */
+static void test_issue5_size_overflow_and_hostless_url(void)
+{
+	struct config cfg;
+	char err[DC_ERRMAX];
+
+	clear_env();
+	CHECK_INT(config_load(&cfg, err, sizeof err), DC_OK);
+	CHECK_INT(config_set(&cfg, "DOCCHAT_MAX_UPLOAD", "9223372036854775807M", err, sizeof err),
+		  DC_BADREQ);
+	CHECK_STR(err, "DOCCHAT_MAX_UPLOAD: '9223372036854775807M' is out of range "
+		  "(1024..1073741824)");
+	CHECK_INT(config_set(&cfg, "DOCCHAT_MAX_BODY", "-9223372036854775807k", err, sizeof err),
+		  DC_BADREQ);
+	CHECK_INT(cfg.max_upload, 20 * 1024 * 1024);
+	CHECK_INT(config_set(&cfg, "DOCCHAT_MAX_UPLOAD", "2M", err, sizeof err), DC_OK);
+	CHECK_INT(cfg.max_upload, 2 * 1024 * 1024);
+	CHECK_INT(config_set(&cfg, "DOCCHAT_OLLAMA_URL", "http://", err, sizeof err), DC_BADREQ);
+	CHECK_STR(err, "DOCCHAT_OLLAMA_URL: 'http://' has no host");
+	CHECK_INT(config_set(&cfg, "DOCCHAT_OPENAI_URL", "https:///v1", err, sizeof err), DC_BADREQ);
+	CHECK_STR(cfg.ollama_url, "http://127.0.0.1:11434");
+	CHECK_STR(cfg.openai_url, "https://api.openai.com/v1");
+	CHECK_INT(config_set(&cfg, "DOCCHAT_OLLAMA_URL", "http://h/", err, sizeof err), DC_OK);
+	CHECK_STR(cfg.ollama_url, "http://h");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	RUN(test_defaults);
 	RUN(test_file_then_environment);
 	RUN(test_bad_values_named);
 	RUN(test_secret_masked);
+	RUN(test_issue5_size_overflow_and_hostless_url);
 	return check_summary();
 }

@@ -590,6 +590,33 @@ static void test_clean_filename(void)
 	}
 }
 
+/* Issue #5 (found by tests/fuzz/fuzz_multipart): a Content-Type parameter longer than
+ * MULTIPART_MAX_HEADER is a malformed header, DC_BADREQ (400), not DC_TOOBIG, which the
+ * upload handler answered as 413 "payload too large" for a small body. */
+static void test_issue5_long_content_type_parameter(void)
+{
+	struct parsed p;
+	static const char body[] = "--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n"
+				   "v\r\n--X--\r\n";
+	char ct[MULTIPART_MAX_HEADER + 64];
+	size_t n;
+
+	n = (size_t)snprintf(ct, sizeof ct, "multipart/form-data; boundary=X; charset=");
+	memset(ct + n, 'u', MULTIPART_MAX_HEADER + 1);
+	ct[n + MULTIPART_MAX_HEADER + 1] = '\0';
+	PARSE(&p, ct, body, MAX_PARTS);
+	CHECK_INT(p.rc, DC_BADREQ);
+	CHECK_STR(p.err, "Content-Type has a parameter longer than 8192 bytes");
+	CHECK_INT(p.mp.nparts, 0);
+	done(&p);
+
+	ct[n + MULTIPART_MAX_HEADER] = '\0';	/* at the limit: fine */
+	PARSE(&p, ct, body, MAX_PARTS);
+	CHECK_INT(p.rc, DC_OK);
+	CHECK_INT(p.mp.nparts, 1);
+	done(&p);
+}
+
 int main(void)
 {
 	RUN(test_one_part);
@@ -610,5 +637,6 @@ int main(void)
 	RUN(test_every_prefix);
 	RUN(test_is_form_data);
 	RUN(test_clean_filename);
+	RUN(test_issue5_long_content_type_parameter);
 	return check_summary();
 }

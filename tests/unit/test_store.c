@@ -2,6 +2,7 @@
  * migration, sessions, owner isolation, messages, recovery, documents, cascades into the
  * FTS index, search filters, row validation and health. A second raw connection plays
  * the part of an old, damaged or hand-edited database. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,7 +82,7 @@ static void test_open_creates_schema_in_wal(void)
 	char err[DC_ERRMAX] = "";
 
 	CHECK(st != NULL);
-	CHECK_INT(raw("PRAGMA user_version"), 3);
+	CHECK_INT(raw("PRAGMA user_version"), 5);
 	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE name IN ('sessions',"
 		      " 'messages', 'documents', 'chunks', 'chunks_fts',"
 		      " 'messages_session', 'sessions_owner_updated', 'chunks_document')"), 8);
@@ -102,7 +103,7 @@ static void test_reopen_keeps_data_and_version(void)
 	store_close(st);
 	st = NULL;
 	CHECK_INT(store_open(dbpath, &st, err, sizeof(err)), DC_OK);
-	CHECK_INT(raw("PRAGMA user_version"), 3);
+	CHECK_INT(raw("PRAGMA user_version"), 5);
 	CHECK_INT(store_session_get(st, "", s.id, &got, err, sizeof(err)), DC_OK);
 	CHECK_STR(got.title, "kept");
 	store_session_clear(&got);
@@ -133,7 +134,7 @@ static void test_open_refuses_newer_schema(void)
 	CHECK_INT(raw("PRAGMA user_version = 99; PRAGMA user_version"), 99);
 	CHECK_INT(store_open(dbpath, &st, err, sizeof(err)), DC_DB);
 	CHECK(st == NULL);
-	CHECK(contains(err, "schema version 99 is newer than this docchat knows (3)"));
+	CHECK(contains(err, "schema version 99 is newer than this docchat knows (5)"));
 	CHECK(contains(err, dbpath));
 }
 
@@ -142,9 +143,9 @@ static void test_health_reports_wrong_version(void)
 	struct store *st = fresh();
 	char err[DC_ERRMAX] = "";
 
-	CHECK_INT(raw("PRAGMA user_version = 5; PRAGMA user_version"), 5);
+	CHECK_INT(raw("PRAGMA user_version = 7; PRAGMA user_version"), 7);
 	CHECK_INT(store_health(st, err, sizeof(err)), DC_DB);
-	CHECK_STR(err, "database health: schema version 5, expected 3");
+	CHECK_STR(err, "database health: schema version 7, expected 5");
 	store_close(st);
 }
 
@@ -637,6 +638,59 @@ static void test_search_ranks_filters_and_limits(void)
 	store_close(st);
 }
 
+/* Issue #5: the end of an answer that the database refused (locked past the busy
+ * timeout, full, read-only) is kept in memory and written by a later flush; an end whose
+ * message is gone meanwhile is dropped, not retried for ever. */
+static void test_issue5_deferred_end_is_written_later(void)
+{
+	struct store *st = fresh();
+	struct store_session s;
+	struct store_message *m = NULL;
+	size_t n = 0, written = 9;
+	long long a = 0;
+	char err[DC_ERRMAX] = "";
+
+	CHECK_INT(store_deferred_count(), 0);
+	CHECK_INT(store_session_create(st, "", "chat", &s, err, sizeof(err)), DC_OK);
+	CHECK_INT(store_message_add(st, s.id, "assistant", "", "streaming", "openai:x", &a, err,
+				    sizeof(err)), DC_OK);
+	CHECK_INT(store_defer_finish(a, "the whole answer", "error", "database: locked", "[]",
+				     NULL), DC_OK);
+	CHECK_INT(store_defer_finish(999999, "gone", "complete", NULL, NULL, NULL), DC_OK);
+	CHECK_INT(store_deferred_count(), 2);
+	CHECK_INT(store_flush_deferred(st, &written), 0);
+	CHECK_INT(written, 1);
+	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_OK);
+	CHECK_INT(n, 1);
+	if (n == 1) {
+		CHECK_STR(m[0].status, "error");
+		CHECK_STR(m[0].content, "the whole answer");
+		CHECK_STR(m[0].error, "database: locked");
+		CHECK_STR(m[0].sources, "[]");
+		CHECK(m[0].metadata == NULL);
+	}
+	store_messages_free(m, n);
+	CHECK_INT(raw("SELECT count(*) FROM messages WHERE worker IS NOT NULL"), 0);
+	store_session_clear(&s);
+	store_close(st);
+}
+
+/* Issue #5: in WAL mode SQLite goes on writing to a database file that was renamed or
+ * deleted; store_stale tells the server to open the path again. */
+static void test_issue5_stale_when_the_file_moves(void)
+{
+	struct store *st = fresh();
+	char moved[160];
+
+	CHECK(snprintf(moved, sizeof(moved), "%s.moved", dbpath) > 0);
+	CHECK_INT(store_stale(st), 0);
+	CHECK_INT(rename(dbpath, moved), 0);
+	CHECK_INT(store_stale(st), 1);
+	CHECK_INT(rename(moved, dbpath), 0);
+	CHECK_INT(store_stale(st), 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	if (snprintf(tmpdir, sizeof(tmpdir), "/tmp/docchat-test-store-XXXXXX") < 0 ||
@@ -660,6 +714,8 @@ int main(void)
 	RUN(test_document_delete_cascades_to_chunks_and_index);
 	RUN(test_chunk_update_keeps_index_in_step);
 	RUN(test_search_ranks_filters_and_limits);
+	RUN(test_issue5_deferred_end_is_written_later);
+	RUN(test_issue5_stale_when_the_file_moves);
 	db_remove();
 	rmdir(tmpdir);
 	return check_summary();

@@ -522,13 +522,15 @@ static void test_migration_from_version_1(void)
 	/* make it look like a database written by the first release */
 	CHECK_INT(raw("DROP TRIGGER embeddings_gen_insert; DROP TRIGGER embeddings_gen_update;"
 		      " DROP TRIGGER embeddings_gen_delete; DROP TABLE embeddings; DROP TABLE meta;"
-		      " ALTER TABLE messages DROP COLUMN worker;"
+		      " ALTER TABLE messages DROP COLUMN worker; DROP TABLE tokens;"
+		      " DROP TABLE limit_streams; DROP TABLE limit_rate;"
 		      " PRAGMA user_version = 1; PRAGMA user_version"), 1);
 	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE name = 'embeddings'"), 0);
 	st = NULL;
 	CHECK_INT(store_open(dbpath, &st, err, sizeof(err)), DC_OK);
-	CHECK_INT(raw("PRAGMA user_version"), 3);
+	CHECK_INT(raw("PRAGMA user_version"), 5);
 	CHECK_INT(raw("SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'worker'"), 1);
+	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE name = 'tokens'"), 1);
 	CHECK_INT(raw("SELECT count(*) FROM sqlite_master WHERE name = 'embeddings'"), 1);
 	CHECK_INT(token(st), 0);
 	CHECK_INT(store_health(st, err, sizeof(err)), DC_OK);
