@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <fcgiapp.h>
 
@@ -98,6 +99,40 @@ static int wait_for_connection(int fd)
 	return poll(&pfd, 1, SERVER_IDLE_POLL_MS) > 0;
 }
 
+/* After a failed accept: 1 to go on (out of descriptors or memory for a while: the
+ * worker pauses so it does not spin, and the error is logged at most once a second per
+ * process), 0 when the listening socket itself is unusable. */
+static int accept_error_passes(int e)
+{
+	static atomic_long last_log;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (atomic_exchange(&last_log, (long)now.tv_sec) != (long)now.tv_sec)
+		log_msg("accept failed: %s", strerror(e));
+	if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == ECONNABORTED ||
+	    e == EPROTO || e == EPERM) {
+		struct timespec pause = { 0, SERVER_IDLE_POLL_MS * 1000000L };
+
+		nanosleep(&pause, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+/* Streams hold several descriptors each (client, model server, database): take the
+ * hard limit on open files rather than the often small soft one. */
+static void raise_file_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_msg("cannot raise the open file limit: %s", strerror(errno));
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -126,8 +161,9 @@ static void *worker_main(void *arg)
 				continue;	/* another worker took it */
 			if (atomic_load(&stopping))
 				break;
-			log_msg("accept failed: %s", strerror(errno));
-			break;
+			if (!accept_error_passes(errno))
+				break;
+			continue;
 		}
 		st = worker_store(w->cfg, st, dberr, sizeof dberr);
 		conn_init_fcgi(&c, &req);
@@ -227,6 +263,7 @@ int server_run(const struct config *cfg, int listen_fd)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	raise_file_limit();
 	recover(cfg);
 	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0)
 		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
