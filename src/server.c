@@ -145,6 +145,9 @@ static void *worker_main(void *arg)
 		log_msg("cannot set up a FastCGI request");
 		goto out;
 	}
+	/* Open the database before the first request (again later if this fails), so
+	 * a request does not pay for it and the descriptors a worker holds are known. */
+	st = worker_store(w->cfg, st, dberr, sizeof dberr);
 	while (!atomic_load(&stopping)) {
 		if (!wait_for_connection(w->listen_fd)) {
 			/* The file was deleted or replaced: let go of it now (the next

@@ -12,6 +12,9 @@ loses nothing, a restart marks half-written answers, an unusable database is a 5
   left `streaming` as `interrupted`.
 - A database that cannot be opened: /health answers 503 naming the cause, other
   endpoints 503 with {"error"}, and nothing crashes.
+- Running out of file descriptors: workers whose accept fails with EMFILE pause and go on
+  (every worker thread is still there afterwards) and docchat answers again once
+  descriptors are free.
 - One log line per request on stderr (which lighttpd passes on): method, path, status,
   duration, model, tokens, and the error if any.
 """
@@ -19,6 +22,7 @@ loses nothing, a restart marks half-written answers, an unusable database is a 5
 import os
 import re
 import signal
+import threading
 import sqlite3
 
 import harness as h
@@ -208,6 +212,66 @@ def one_log_line_per_request():
                               " error=no such resource: /nope"), found[2]),
           "log line of a 404: %r" % found[2])
     eq(srv.secret_leaks(), [], "files holding the API key")
+
+
+def thread_count(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return -1
+
+
+@test
+def workers_survive_running_out_of_descriptors():
+    # Eight workers each hold their database connection (3 descriptors) from the start;
+    # with 24 descriptors in all, a few streams at once leave none for the next accept.
+    tmp = ctx["tmp"]
+    wrapper = tmp.join("docchat-few-files")
+    with open(wrapper, "w") as f:
+        # soft and hard limit alike, so docchat cannot raise it
+        f.write("#!/bin/sh\nulimit -n 24\nexec '%s' \"$@\"\n" % h.DOCCHAT_BIN)
+    os.chmod(wrapper, 0o755)
+    real = h.DOCCHAT_BIN
+    h.DOCCHAT_BIN = wrapper
+    try:
+        srv = h.Docchat(tmp, ctx["fake"], name="fewfiles",
+                        overrides={"DOCCHAT_THREADS": "8", "DOCCHAT_RATE_PER_MIN": "0",
+                                   "DOCCHAT_MAX_STREAMS_PER_USER": "0",
+                                   "DOCCHAT_EXTRACTIVE_DELAY_MS": "40"})
+    finally:
+        h.DOCCHAT_BIN = real
+    pid = one_pid(srv)
+    eq(thread_count(pid), 9, "threads before the burst (8 workers and the main thread)")
+    idle_fds = len(os.listdir("/proc/%d/fd" % pid))
+    check(idle_fds < 22, "docchat holds %d descriptors idle: too many for this test" % idle_fds)
+    sids = [srv.new_session() for _ in range(12)]
+    done = []
+
+    def one(sid):
+        try:
+            st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q})
+            for _ in st:
+                pass
+        except Exception:   # refused or cut: the point is what is left afterwards
+            pass
+        done.append(sid)
+    threads = [threading.Thread(target=one, args=(sid,)) for sid in sids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    eq(len(done), len(sids), "streams that ended")
+    log = os.path.join(srv.state, "lighttpd.out")
+    with open(log, encoding="utf-8", errors="replace") as f:
+        check("accept failed: Too many open files" in f.read(),
+              "the burst never ran docchat out of descriptors (see %s)" % log)
+    eq(thread_count(pid), 9, "threads after the burst")
+    for _ in range(4):
+        sid = srv.new_session()
+        st = h.chat(srv, sid, Q)
+        parts = h.split_events(st.events, sid, "extractive")
+        check(parts["text"], "an answer after the burst")
 
 
 if __name__ == "__main__":
