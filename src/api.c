@@ -199,6 +199,10 @@ void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
 		response_error(&r, 400, "no REQUEST_METHOD: docchat must be run by a web server");
 	else if (admit(&r))
 		dispatch(&r);
+	if (r.handed_off) {
+		request_free(&r);
+		return;
+	}
 	if (!r.headers_sent)
 		response_error(&r, 500, "the request produced no response");
 	conn_flush(conn);

@@ -4,17 +4,27 @@
  * Everything that can fail before the stream starts (bad JSON, missing question, unknown
  * session or provider, a database that cannot store the question) is an HTTP error with
  * {"error": ...}; after that, failures are `error` events (chat.c). The GET form takes
- * the same fields from the query string so a browser EventSource can use it. */
+ * the same fields from the query string so a browser EventSource can use it.
+ *
+ * The worker runs the answer up to "Generating response..." (everything that needs its
+ * database connection); then, under FastCGI with relay threads running, it hands the
+ * model's stream and the end of the request to relay.c and goes back to accepting.
+ * Otherwise (CGI, DOCCHAT_RELAY_THREADS=0, a kept connection) it streams the answer
+ * itself. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
+#include "conn.h"
 #include "limit.h"
+#include "log.h"
+#include "relay.h"
 #include "request.h"
 #include "response.h"
 #include "server.h"
@@ -281,21 +291,29 @@ int api_chat_check_input(struct request *r)
 	return ok;
 }
 
-struct stream_ctx {
-	struct request *req;
+/* One answer's stream. On the heap: when the answer is handed to the relay, it outlives
+ * the worker's request and carries what the request owes at its end. */
+struct chat_stream {
 	struct sse sse;
+	struct timespec start;		/* the request's arrival */
+	struct chat_run *run;
+	long long slot;			/* limit_stream_begin's, given back at the end */
+	/* the request's log line, written at the end */
+	char method[8];
+	char path[REQUEST_PARAM_MAX + 16];
+	char model[128];
 };
 
 static enum dc_err sink_event(void *ud, json_object *ev)
 {
-	struct stream_ctx *c = ud;
+	struct chat_stream *c = ud;
 
 	return sse_send(&c->sse, ev);
 }
 
 static enum dc_err sink_tick(void *ud)
 {
-	struct stream_ctx *c = ud;
+	struct chat_stream *c = ud;
 
 	if (server_grace_expired())
 		return DC_ABORT;
@@ -304,26 +322,125 @@ static enum dc_err sink_tick(void *ud)
 
 static long sink_elapsed(void *ud)
 {
-	struct stream_ctx *c = ud;
+	struct chat_stream *c = ud;
+	struct timespec now;
 
-	return request_elapsed_ms(c->req);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)((now.tv_sec - c->start.tv_sec) * 1000 +
+		      (now.tv_nsec - c->start.tv_nsec) / 1000000);
 }
 
-static void run_stream(struct request *r, struct chat_params *p, long long user_msg_id)
+static void chat_stream_free(struct chat_stream *c)
 {
-	struct stream_ctx ctx = { .req = r };
-	struct chat_sink sink = { sink_event, sink_tick, sink_elapsed, &ctx };
-	struct chat_outcome out;
-
-	if (sse_begin(&ctx.sse, r, r->cfg->ping_s, r->cfg->probe_ms) != DC_OK) {
-		snprintf(r->error, sizeof r->error, "client went away before the stream started");
-		return;
+	if (c) {
+		chat_run_free(c->run);
+		free(c);
 	}
-	chat_answer(r->cfg, r->store, p, user_msg_id, &sink, &out);
+}
+
+/* How the answer ended, for the log line. */
+static void outcome_error(const struct chat_outcome *out, char *err, size_t errlen)
+{
+	if (strcmp(out->status, "complete") != 0)
+		dc_fail(err, errlen, DC_OK, "%s%s%s", out->status, out->error[0] ? ": " : "",
+			out->error);
+}
+
+/* The relay's finishing thread: the answer's end, the stream slot, the log line. */
+static void handed_finish(void *ud, struct store *st, enum dc_err rc)
+{
+	struct chat_stream *c = ud;
+	struct chat_outcome out;
+	struct log_request line;
+	char err[DC_ERRMAX] = "";
+
+	chat_run_finish(c->run, st, rc, &out);
+	if (st)
+		limit_stream_release(st, c->slot);
+	outcome_error(&out, err, sizeof err);
+	memset(&line, 0, sizeof line);
+	line.method = c->method;
+	line.path = c->path;
+	line.status = 200;
+	line.duration_ms = sink_elapsed(c);
+	line.model = c->model;
+	line.tokens = out.completion_tokens;
+	line.error = err[0] ? err : NULL;
+	log_request(&line);
+}
+
+static void handed_release(void *ud)
+{
+	chat_stream_free(ud);
+}
+
+/* Give the rest of the answer to the relay (relay.h); 1 if it took it. The request's
+ * connection is the relay's from then on, and so are the slot and the log line. */
+static int hand_over(struct request *r, struct chat_stream *c, long long slot)
+{
+	struct relay_hooks hooks = { handed_finish, handed_release, c };
+	struct relay_stream *rs;
+	struct sse_io io;
+	int fd, request_id;
+
+	if (!relay_running())
+		return 0;
+	rs = relay_stream_new();
+	if (!rs)
+		return 0;
+	snprintf(c->method, sizeof c->method, "%s", r->method);
+	snprintf(c->path, sizeof c->path, "%s", r->path);
+	snprintf(c->model, sizeof c->model, "%s", r->model);
+	if (conn_detach(r->conn, &fd, &request_id) != DC_OK) {
+		relay_stream_free(rs);
+		return 0;
+	}
+	c->slot = slot;
+	io.write = relay_stream_write;
+	io.gone = relay_stream_gone;
+	io.ud = rs;
+	sse_set_io(&c->sse, &io);
+	r->handed_off = 1;
+	relay_adopt(rs, fd, request_id, c->run, &hooks);
+	return 1;
+}
+
+/* Stream the answer; 1 when it was handed to the relay (which then owns the slot). */
+static int run_stream(struct request *r, struct chat_params *p, long long user_msg_id,
+		      long long slot)
+{
+	struct chat_stream *c = calloc(1, sizeof *c);
+	struct chat_sink sink = { sink_event, sink_tick, sink_elapsed, c };
+	struct chat_outcome out;
+	enum dc_err rc;
+
+	if (!c) {
+		response_error(r, 503, "out of memory");
+		return 0;
+	}
+	c->start = r->start;
+	if (sse_begin(&c->sse, r, r->cfg->ping_s, r->cfg->probe_ms) != DC_OK) {
+		snprintf(r->error, sizeof r->error, "client went away before the stream started");
+		chat_stream_free(c);
+		return 0;
+	}
+	if (chat_run_new(r->cfg, p, &sink, &c->run) != DC_OK) {
+		sse_send_typed(&c->sse, "error", json_object_new_string("docchat: out of memory"));
+		sse_send_typed(&c->sse, "done", NULL);
+		snprintf(r->error, sizeof r->error, "error: out of memory");
+		chat_stream_free(c);
+		return 0;
+	}
+	rc = chat_run_prepare(c->run, r->store, user_msg_id);
+	if (rc == DC_OK && hand_over(r, c, slot))
+		return 1;
+	if (rc == DC_OK)
+		rc = chat_run_generate(c->run);
+	chat_run_finish(c->run, r->store, rc, &out);
 	r->tokens = out.completion_tokens;
-	if (strcmp(out.status, "complete") != 0)
-		dc_fail(r->error, sizeof r->error, DC_OK, "%s%s%s", out.status,
-			out.error[0] ? ": " : "", out.error);
+	outcome_error(&out, r->error, sizeof r->error);
+	chat_stream_free(c);
+	return 0;
 }
 
 void api_chat_stream(struct request *r)
@@ -370,7 +487,8 @@ void api_chat_stream(struct request *r)
 		response_error(r, response_status_for(rc == DC_NOMEM ? DC_SYSTEM : DC_DB), "%s", err);
 		goto out;
 	}
-	run_stream(r, &p, user_msg_id);
+	if (run_stream(r, &p, user_msg_id, slot))
+		slot = 0;	/* the relay gives it back */
 out:
 	limit_stream_end(r, slot);
 	store_session_clear(&s);

@@ -508,34 +508,51 @@ static enum dc_err pause_ms(const struct backend_cb *cb, int ms)
 	return DC_OK;
 }
 
-/* Send answer word by word; res->completion_tokens counts the words accepted. */
-static enum dc_err stream_words(const char *answer, int delay_ms, const struct backend_cb *cb,
-				struct backend_result *res)
+enum dc_err backend_extractive_next(struct extractive_words *w, const struct backend_cb *cb,
+				   struct backend_result *res, int *more)
 {
-	const char *p = answer, *sp;
+	const char *p = buf_str(&w->answer) + w->pos, *sp;
 	size_t n;
 	enum dc_err rc;
 
-	while (*p) {
-		if (p != answer && delay_ms > 0) {
+	*more = 0;
+	if (!*p)
+		return DC_OK;
+	sp = strchr(p, ' ');
+	n = sp ? (size_t)(sp - p) + 1 : strlen(p);
+	if (cb->token) {
+		rc = cb->token(cb->ud, p, n);
+		if (rc != DC_OK)
+			return rc;
+	}
+	res->completion_tokens++;
+	w->pos += n;
+	*more = p[n] != '\0';
+	return DC_OK;
+}
+
+/* Send the answer word by word; res->completion_tokens counts the words accepted. */
+static enum dc_err stream_words(struct extractive_words *w, int delay_ms,
+				const struct backend_cb *cb, struct backend_result *res)
+{
+	int more = 1, first = 1;
+	enum dc_err rc;
+
+	while (more) {
+		if (!first && delay_ms > 0) {
 			rc = pause_ms(cb, delay_ms);
 			if (rc != DC_OK)
 				return rc;
 		}
+		first = 0;
 		if (cb->tick) {
 			rc = cb->tick(cb->ud);
 			if (rc != DC_OK)
 				return rc;
 		}
-		sp = strchr(p, ' ');
-		n = sp ? (size_t)(sp - p) + 1 : strlen(p);
-		if (cb->token) {
-			rc = cb->token(cb->ud, p, n);
-			if (rc != DC_OK)
-				return rc;
-		}
-		res->completion_tokens++;
-		p += n;
+		rc = backend_extractive_next(w, cb, res, &more);
+		if (rc != DC_OK)
+			return rc;
 	}
 	return DC_OK;
 }
@@ -550,30 +567,46 @@ static long estimate_prompt(const struct backend_req *req)
 	return (long)((bytes + EXTRACTIVE_BYTES_PER_TOKEN - 1) / EXTRACTIVE_BYTES_PER_TOKEN);
 }
 
-enum dc_err backend_extractive_stream(const struct backend_req *req,
-				      const struct backend_cb *cb,
-				      struct backend_result *res, char *err, size_t errlen)
+enum dc_err backend_extractive_open(const struct backend_req *req,
+				   struct backend_result *res, struct extractive_words *w,
+				   char *err, size_t errlen)
 {
-	struct buf answer;
 	enum dc_err rc;
 
 	res->finish_reason[0] = '\0';
 	res->prompt_tokens = estimate_prompt(req);
 	res->completion_tokens = 0;
-	buf_init(&answer, EXTRACTIVE_MAX_ANSWER);
-	rc = compose(req, &answer);
-	if (rc != DC_OK) {
-		dc_fail(err, errlen, rc, "extractive: cannot compose the answer: %s",
-			dc_strerror(rc));
+	w->pos = 0;
+	buf_init(&w->answer, EXTRACTIVE_MAX_ANSWER);
+	rc = compose(req, &w->answer);
+	if (rc != DC_OK)
+		return dc_fail(err, errlen, rc, "extractive: cannot compose the answer: %s",
+			       dc_strerror(rc));
+	return DC_OK;
+}
+
+void backend_extractive_close(struct extractive_words *w)
+{
+	buf_free(&w->answer);
+}
+
+enum dc_err backend_extractive_stream(const struct backend_req *req,
+				      const struct backend_cb *cb,
+				      struct backend_result *res, char *err, size_t errlen)
+{
+	struct extractive_words w;
+	enum dc_err rc;
+
+	rc = backend_extractive_open(req, res, &w, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
-	rc = stream_words(buf_str(&answer), req->delay_ms, cb, res);
+	rc = stream_words(&w, req->delay_ms, cb, res);
 	if (rc != DC_OK) {
 		dc_fail(err, errlen, rc, "extractive: stopped: %s", dc_strerror(rc));
 		goto out;
 	}
 	memcpy(res->finish_reason, "stop", sizeof("stop"));
 out:
-	buf_free(&answer);
+	backend_extractive_close(&w);
 	return rc;
 }

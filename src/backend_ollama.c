@@ -373,47 +373,43 @@ static int connect_s(const struct config *cfg)
 	return cfg->upstream_connect_s > 0 ? cfg->upstream_connect_s : OLLAMA_CONNECT_DEFAULT_S;
 }
 
-enum dc_err backend_ollama_stream(const struct config *cfg, const struct backend_req *req,
-				  const struct backend_cb *cb, struct backend_result *res,
-				  char *err, size_t errlen)
+static enum dc_err parser_finish(void *p, char *err, size_t errlen)
 {
-	static const char *const headers[] = {
-		"Accept: application/x-ndjson", "Content-Type: application/json", NULL
-	};
-	struct ollama_parser parser;
-	struct http_stream_req hreq;
-	struct buf url, body;
+	return ollama_parser_finish(p, err, errlen);
+}
+
+static void parser_free(void *p)
+{
+	if (p)
+		ollama_parser_free(p);
+	free(p);
+}
+
+enum dc_err backend_ollama_open(const struct config *cfg, const struct backend_req *req,
+				const struct backend_cb *cb, struct backend_result *res,
+				struct backend_http *h, char *err, size_t errlen)
+{
+	struct ollama_parser *parser = malloc(sizeof *parser);
 	enum dc_err rc;
 
-	buf_init(&url, OLLAMA_URL_MAX);
-	buf_init(&body, OLLAMA_BODY_MAX);
-	ollama_parser_init(&parser, cb, res);
-	rc = make_url(cfg, "/api/chat", &url, err, errlen);
-	if (rc != DC_OK)
-		goto out;
-	rc = ollama_body_build(req, &body, err, errlen);
-	if (rc != DC_OK)
-		goto out;
-	memset(&hreq, 0, sizeof(hreq));
-	hreq.provider = "ollama";
-	hreq.url = buf_str(&url);
-	hreq.body = buf_str(&body);
-	hreq.body_len = body.len;
-	hreq.headers = headers;
-	hreq.connect_s = connect_s(cfg);
-	hreq.idle_s = cfg->upstream_idle_s;
-	hreq.data = feed_parser;
-	hreq.data_ud = &parser;
-	hreq.tick = cb->tick;
-	hreq.tick_ud = cb->ud;
-	rc = http_stream_run(&hreq, NULL, err, errlen);
+	backend_http_init(h, OLLAMA_URL_MAX, OLLAMA_BODY_MAX, 0);
+	if (!parser)
+		return dc_fail(err, errlen, DC_NOMEM, "ollama: out of memory");
+	ollama_parser_init(parser, cb, res);
+	h->parser = parser;
+	h->finish = parser_finish;
+	h->parser_free = parser_free;
+	rc = make_url(cfg, "/api/chat", &h->url, err, errlen);
 	if (rc == DC_OK)
-		rc = ollama_parser_finish(&parser, err, errlen);
-out:
-	ollama_parser_free(&parser);
-	buf_free(&body);
-	buf_free(&url);
-	return rc;
+		rc = ollama_body_build(req, &h->body, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	h->headers[0] = "Accept: application/x-ndjson";
+	h->headers[1] = "Content-Type: application/json";
+	h->headers[2] = NULL;
+	backend_http_ready(h, "ollama", NULL, connect_s(cfg), cfg->upstream_idle_s, feed_parser,
+			   parser, cb);
+	return DC_OK;
 }
 
 enum dc_err backend_ollama_list_models(const struct config *cfg, char ***names, size_t *n,

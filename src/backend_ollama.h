@@ -1,6 +1,6 @@
 /* backend_ollama.h - Ollama model servers: POST /api/chat streamed as NDJSON.
  *
- * backend.c calls backend_ollama_stream and backend_ollama_list_models. The request
+ * backend.c calls backend_ollama_open and backend_ollama_list_models. The request
  * body builder, the stream parser and the model list parser are exposed so that unit
  * tests can feed them the wire format directly, split anywhere. */
 #ifndef DC_BACKEND_OLLAMA_H
@@ -57,10 +57,11 @@ enum dc_err ollama_body_build(const struct backend_req *req, struct buf *out,
 enum dc_err ollama_models_parse(const char *body, size_t len, char ***names, size_t *n,
 				char *err, size_t errlen);
 
-/* backend_stream for provider "ollama" (see backend.h): POST {cfg->ollama_url}/api/chat. */
-enum dc_err backend_ollama_stream(const struct config *cfg, const struct backend_req *req,
-				  const struct backend_cb *cb, struct backend_result *res,
-				  char *err, size_t errlen);
+/* Prepare provider "ollama"'s answer in h (see backend.h): POST
+ * {cfg->ollama_url}/api/chat. h is freed with backend_http_free, also after a failure. */
+enum dc_err backend_ollama_open(const struct config *cfg, const struct backend_req *req,
+				const struct backend_cb *cb, struct backend_result *res,
+				struct backend_http *h, char *err, size_t errlen);
 
 /* backend_list_models for "ollama": GET {cfg->ollama_url}/api/tags, models[].name. */
 enum dc_err backend_ollama_list_models(const struct config *cfg, char ***names, size_t *n,

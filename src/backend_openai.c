@@ -480,49 +480,41 @@ static int connect_s(const struct config *cfg)
 	return cfg->upstream_connect_s > 0 ? cfg->upstream_connect_s : OPENAI_CONNECT_DEFAULT_S;
 }
 
-enum dc_err backend_openai_stream(const struct config *cfg, const struct backend_req *req,
-				  const struct backend_cb *cb, struct backend_result *res,
-				  char *err, size_t errlen)
+static enum dc_err parser_finish(void *p, char *err, size_t errlen)
 {
-	struct openai_parser parser;
-	struct http_stream_req hreq;
-	struct buf url, body, auth;
-	const char *headers[4];
+	return openai_parser_finish(p, err, errlen);
+}
+
+static void parser_free(void *p)
+{
+	if (p)
+		openai_parser_free(p);
+	free(p);
+}
+
+enum dc_err backend_openai_open(const struct config *cfg, const struct backend_req *req,
+				const struct backend_cb *cb, struct backend_result *res,
+				struct backend_http *h, char *err, size_t errlen)
+{
+	struct openai_parser *parser = malloc(sizeof *parser);
 	enum dc_err rc;
 
-	buf_init(&url, OPENAI_URL_MAX);
-	buf_init(&body, OPENAI_BODY_MAX);
-	buf_init(&auth, OPENAI_AUTH_MAX);
-	openai_parser_init(&parser, cb, res);
-	rc = prepare(cfg, "/chat/completions", "Accept: text/event-stream", 1, &url, &auth,
-		     headers, err, errlen);
-	if (rc != DC_OK)
-		goto out;
-	rc = openai_body_build(req, &body, err, errlen);
-	if (rc != DC_OK)
-		goto out;
-	memset(&hreq, 0, sizeof(hreq));
-	hreq.provider = "openai";
-	hreq.url = buf_str(&url);
-	hreq.body = buf_str(&body);
-	hreq.body_len = body.len;
-	hreq.headers = headers;
-	hreq.secret = cfg->openai_key;
-	hreq.connect_s = connect_s(cfg);
-	hreq.idle_s = cfg->upstream_idle_s;
-	hreq.data = feed_parser;
-	hreq.data_ud = &parser;
-	hreq.tick = cb->tick;
-	hreq.tick_ud = cb->ud;
-	rc = http_stream_run(&hreq, NULL, err, errlen);
+	backend_http_init(h, OPENAI_URL_MAX, OPENAI_BODY_MAX, OPENAI_AUTH_MAX);
+	if (!parser)
+		return dc_fail(err, errlen, DC_NOMEM, "openai: out of memory");
+	openai_parser_init(parser, cb, res);
+	h->parser = parser;
+	h->finish = parser_finish;
+	h->parser_free = parser_free;
+	rc = prepare(cfg, "/chat/completions", "Accept: text/event-stream", 1, &h->url,
+		     &h->auth, h->headers, err, errlen);
 	if (rc == DC_OK)
-		rc = openai_parser_finish(&parser, err, errlen);
-out:
-	openai_parser_free(&parser);
-	auth_free(&auth);
-	buf_free(&body);
-	buf_free(&url);
-	return rc;
+		rc = openai_body_build(req, &h->body, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	backend_http_ready(h, "openai", cfg->openai_key, connect_s(cfg), cfg->upstream_idle_s, feed_parser,
+			   parser, cb);
+	return DC_OK;
 }
 
 enum dc_err backend_openai_list_models(const struct config *cfg, char ***names, size_t *n,

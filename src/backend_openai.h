@@ -60,12 +60,13 @@ enum dc_err openai_body_build(const struct backend_req *req, struct buf *out,
 enum dc_err openai_models_parse(const char *body, size_t len, char ***names, size_t *n,
 				char *err, size_t errlen);
 
-/* backend_stream for provider "openai" (see backend.h): POST
+/* Prepare provider "openai"'s answer in h (see backend.h): POST
  * {cfg->openai_url}/chat/completions with "Authorization: Bearer" cfg->openai_key when
- * the key is set. The key never appears in err. */
-enum dc_err backend_openai_stream(const struct config *cfg, const struct backend_req *req,
-				  const struct backend_cb *cb, struct backend_result *res,
-				  char *err, size_t errlen);
+ * the key is set. The key never appears in err. h is freed with backend_http_free,
+ * also after a failure. */
+enum dc_err backend_openai_open(const struct config *cfg, const struct backend_req *req,
+				const struct backend_cb *cb, struct backend_result *res,
+				struct backend_http *h, char *err, size_t errlen);
 
 /* backend_list_models for "openai": GET {cfg->openai_url}/models, data[].id. */
 enum dc_err backend_openai_list_models(const struct config *cfg, char ***names, size_t *n,

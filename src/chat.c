@@ -93,12 +93,20 @@ enum answer_cut {
 	CUT_TIME		/* DOCCHAT_MAX_STREAM_S passed */
 };
 
-/* Everything one answer accumulates; freed by answer_free. */
+/* Everything one answer accumulates; freed by answer_free. A chat_run is an answer
+ * allocated on the heap with its own copy of the question's parameters. */
 struct answer {
 	const struct config *cfg;
-	struct store *st;
+	struct store *st;		/* the calling thread's connection for this phase */
 	const struct chat_params *p;
 	const struct chat_sink *sink;
+	struct chat_params params;	/* chat_run: the copy p points to */
+	struct chat_sink sink_copy;	/* chat_run: the sink in use */
+	char *owned;			/* chat_run: one block holding the copied strings */
+	long long *owned_ids;
+	struct backend_source *bsrc;	/* the model request, kept while it runs */
+	struct backend_req breq;
+	struct backend_cb bcb;
 	struct search_hit *hits;
 	size_t nhits;
 	struct search_used used;	/* how the search ran (mode AUTO: it did not) */
@@ -120,6 +128,9 @@ struct answer {
 
 static void answer_free(struct answer *a)
 {
+	free(a->bsrc);
+	free(a->owned);
+	free(a->owned_ids);
 	search_hits_free(a->hits, a->nhits);
 	free(a->turns);
 	store_messages_free(a->history, a->nhistory);
@@ -322,12 +333,11 @@ static enum dc_err on_tick(void *ud)
 	return a->sink->tick(a->sink->ud);
 }
 
-static enum dc_err generate(struct answer *a)
+/* Fill a->breq (and the sources it points to) for the model. */
+static enum dc_err model_request(struct answer *a)
 {
 	struct backend_source *bs = calloc(a->prompt.sources_used + 1, sizeof *bs);
-	struct backend_req req;
-	struct backend_cb cb = { on_token, on_tick, a };
-	enum dc_err rc;
+	struct backend_req *req = &a->breq;
 
 	if (!bs)
 		return DC_NOMEM;
@@ -336,19 +346,28 @@ static enum dc_err generate(struct answer *a)
 		bs[i].document = a->hits[i].h.document;
 		bs[i].score = a->hits[i].score;
 	}
-	memset(&req, 0, sizeof req);
-	req.provider = a->p->model.provider;
-	req.model = a->p->model.name;
-	req.msgs = a->prompt.msgs;
-	req.nmsgs = a->prompt.nmsgs;
-	req.temperature = a->p->temperature;
-	req.max_tokens = a->cfg->max_tokens;
-	req.question = a->p->question;
-	req.sources = bs;
-	req.nsources = a->prompt.sources_used;
-	req.delay_ms = a->cfg->extractive_delay_ms;
-	rc = backend_stream(a->cfg, &req, &cb, &a->res, a->err, sizeof a->err);
-	free(bs);
+	free(a->bsrc);
+	a->bsrc = bs;
+	memset(req, 0, sizeof *req);
+	req->provider = a->p->model.provider;
+	req->model = a->p->model.name;
+	req->msgs = a->prompt.msgs;
+	req->nmsgs = a->prompt.nmsgs;
+	req->temperature = a->p->temperature;
+	req->max_tokens = a->cfg->max_tokens;
+	req->question = a->p->question;
+	req->sources = bs;
+	req->nsources = a->prompt.sources_used;
+	req->delay_ms = a->cfg->extractive_delay_ms;
+	a->bcb.token = on_token;
+	a->bcb.tick = on_tick;
+	a->bcb.ud = a;
+	return DC_OK;
+}
+
+/* How the model's stream ended, with docchat's own cut applied. */
+static enum dc_err generated(struct answer *a, enum dc_err rc)
+{
 	if (a->cut == CUT_TOKENS) {
 		/* A complete answer of DOCCHAT_MAX_TOKENS pieces; the model's own count, if
 		 * it was going to send one, never arrived. */
@@ -358,6 +377,15 @@ static enum dc_err generate(struct answer *a)
 		rc = DC_OK;
 	}
 	return rc;
+}
+
+static enum dc_err generate(struct answer *a)
+{
+	enum dc_err rc = model_request(a);
+
+	if (rc == DC_OK)
+		rc = backend_stream(a->cfg, &a->breq, &a->bcb, &a->res, a->err, sizeof a->err);
+	return generated(a, rc);
 }
 
 /* {"score": 0, "unsupported": []}: an answer that asserts nothing. */
@@ -481,9 +509,12 @@ static enum dc_err finish_row(struct answer *a, const char *status, const char *
 	if (!a->message_id)
 		return DC_OK;
 	if (!a->unsaved) {
-		rc = store_message_finish(a->st, a->message_id, buf_str(&a->text), status, error,
-					  json_text(a->sources), json_text(metadata), dberr,
-					  sizeof dberr);
+		if (a->st)
+			rc = store_message_finish(a->st, a->message_id, buf_str(&a->text), status,
+						  error, json_text(a->sources),
+						  json_text(metadata), dberr, sizeof dberr);
+		else
+			rc = dc_fail(dberr, sizeof dberr, DC_DB, "the database is not open");
 		if (rc == DC_OK)
 			return DC_OK;
 		log_msg("cannot store answer %lld: %s", a->message_id, dberr);
@@ -565,6 +596,38 @@ static enum dc_err prepare(struct answer *a, long long user_msg_id)
 	return rc == DC_OK ? emit_status(a, "Generating response...") : rc;
 }
 
+static void answer_init(struct answer *a, const struct config *cfg,
+			const struct chat_params *p, const struct chat_sink *sink)
+{
+	memset(a, 0, sizeof *a);
+	a->cfg = cfg;
+	a->p = p;
+	a->sink = sink;
+	a->first_token_ms = -1;
+	a->res.prompt_tokens = a->res.completion_tokens = -1;
+	buf_init(&a->text, ANSWER_MAX);
+}
+
+/* The end of every answer: metadata, done (or error, done) and the final row. */
+static enum dc_err answer_end(struct answer *a, enum dc_err rc, struct chat_outcome *out)
+{
+	memset(out, 0, sizeof *out);
+	out->completion_tokens = -1;
+	if (rc == DC_OK)
+		rc = finish_complete(a, out);
+	if (rc != DC_OK && !out->status[0])
+		rc = finish_failed(a, rc, out);
+	else if (rc != DC_OK && rc != DC_HUP) {
+		/* metadata could not be stored or sent: say so if the client is there */
+		rc = emit(a, event_new("error", "content", json_object_new_string(a->err)));
+		if (rc == DC_OK)
+			rc = emit(a, event_new("done", NULL, NULL));
+	}
+	out->message_id = a->message_id;
+	out->completion_tokens = a->res.completion_tokens;
+	return rc;
+}
+
 enum dc_err chat_answer(const struct config *cfg, struct store *st,
 			const struct chat_params *p, long long user_msg_id,
 			const struct chat_sink *sink, struct chat_outcome *out)
@@ -572,33 +635,134 @@ enum dc_err chat_answer(const struct config *cfg, struct store *st,
 	struct answer a;
 	enum dc_err rc;
 
-	memset(out, 0, sizeof *out);
-	out->completion_tokens = -1;
-	memset(&a, 0, sizeof a);
-	a.cfg = cfg;
+	answer_init(&a, cfg, p, sink);
 	a.st = st;
-	a.p = p;
-	a.sink = sink;
-	a.first_token_ms = -1;
-	a.res.prompt_tokens = a.res.completion_tokens = -1;
-	buf_init(&a.text, ANSWER_MAX);
 	rc = emit_start(&a);
 	if (rc == DC_OK)
 		rc = prepare(&a, user_msg_id);
 	if (rc == DC_OK)
 		rc = generate(&a);
-	if (rc == DC_OK)
-		rc = finish_complete(&a, out);
-	if (rc != DC_OK && !out->status[0])
-		rc = finish_failed(&a, rc, out);
-	else if (rc != DC_OK && rc != DC_HUP) {
-		/* metadata could not be stored or sent: say so if the client is there */
-		rc = emit(&a, event_new("error", "content", json_object_new_string(a.err)));
-		if (rc == DC_OK)
-			rc = emit(&a, event_new("done", NULL, NULL));
-	}
-	out->message_id = a.message_id;
-	out->completion_tokens = a.res.completion_tokens;
+	rc = answer_end(&a, rc, out);
 	answer_free(&a);
 	return rc;
+}
+
+struct chat_run {
+	struct answer a;
+};
+
+/* Copy p's strings and ids into the run so that it outlives the caller's request. */
+static enum dc_err copy_params(struct answer *a, const struct chat_params *p)
+{
+	const char *src[4] = { p->owner ? p->owner : "", p->session_id, p->question,
+			       p->search_mode };
+	size_t len[4], total = 0, off = 0;
+	char *block;
+
+	for (int i = 0; i < 4; i++) {
+		len[i] = strlen(src[i]) + 1;
+		total += len[i];
+	}
+	block = malloc(total);
+	if (!block)
+		return DC_NOMEM;
+	for (int i = 0; i < 4; i++) {
+		memcpy(block + off, src[i], len[i]);
+		off += len[i];
+	}
+	a->owned = block;
+	a->params = *p;
+	a->params.owner = block;
+	a->params.session_id = block + len[0];
+	a->params.question = block + len[0] + len[1];
+	a->params.search_mode = block + len[0] + len[1] + len[2];
+	a->params.prompt_out = NULL;
+	if (p->ndocs > 0) {
+		a->owned_ids = malloc(p->ndocs * sizeof *a->owned_ids);
+		if (!a->owned_ids)
+			return DC_NOMEM;
+		memcpy(a->owned_ids, p->doc_ids, p->ndocs * sizeof *a->owned_ids);
+	}
+	a->params.doc_ids = a->owned_ids;
+	a->p = &a->params;
+	return DC_OK;
+}
+
+enum dc_err chat_run_new(const struct config *cfg, const struct chat_params *p,
+			 const struct chat_sink *sink, struct chat_run **out)
+{
+	struct chat_run *run = malloc(sizeof *run);
+
+	*out = NULL;
+	if (!run)
+		return DC_NOMEM;
+	answer_init(&run->a, cfg, p, NULL);
+	run->a.sink_copy = *sink;
+	run->a.sink = &run->a.sink_copy;
+	if (copy_params(&run->a, p) != DC_OK) {
+		chat_run_free(run);
+		return DC_NOMEM;
+	}
+	*out = run;
+	return DC_OK;
+}
+
+void chat_run_set_sink(struct chat_run *run, const struct chat_sink *sink)
+{
+	run->a.sink_copy = *sink;
+}
+
+enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id)
+{
+	enum dc_err rc;
+
+	run->a.st = st;
+	rc = emit_start(&run->a);
+	if (rc == DC_OK)
+		rc = prepare(&run->a, user_msg_id);
+	run->a.st = NULL;
+	return rc;
+}
+
+enum dc_err chat_run_generate(struct chat_run *run)
+{
+	return generate(&run->a);
+}
+
+enum dc_err chat_run_open_model(struct chat_run *run, struct backend_run **out)
+{
+	struct answer *a = &run->a;
+	enum dc_err rc = model_request(a);
+
+	*out = NULL;
+	if (rc != DC_OK)
+		return rc;
+	return backend_run_open(a->cfg, &a->breq, &a->bcb, &a->res, out, a->err, sizeof a->err);
+}
+
+enum dc_err chat_run_tick(struct chat_run *run)
+{
+	return on_tick(&run->a);
+}
+
+enum dc_err chat_run_generated(struct chat_run *run, enum dc_err rc)
+{
+	return generated(&run->a, rc);
+}
+
+enum dc_err chat_run_finish(struct chat_run *run, struct store *st, enum dc_err rc,
+			    struct chat_outcome *out)
+{
+	run->a.st = st;
+	rc = answer_end(&run->a, rc, out);
+	run->a.st = NULL;
+	return rc;
+}
+
+void chat_run_free(struct chat_run *run)
+{
+	if (!run)
+		return;
+	answer_free(&run->a);
+	free(run);
 }

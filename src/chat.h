@@ -80,4 +80,45 @@ enum dc_err chat_answer(const struct config *cfg, struct store *st,
 			const struct chat_params *p, long long user_msg_id,
 			const struct chat_sink *sink, struct chat_outcome *out);
 
+/* ---- the same answer in phases, for a caller that streams the model's part on
+ * another thread (api_chat.c hands it to relay.c) ----
+ * chat_run_new, chat_run_prepare (start .. "Generating response..."), then either
+ * chat_run_generate (blocking) or chat_run_open_model + driving the backend_run +
+ * chat_run_generated, and last chat_run_finish (metadata, done or error, done; the
+ * final row), whatever failed before. Each phase may run on a different thread, one
+ * at a time, with that thread's database connection. */
+struct chat_run;
+struct backend_run;
+
+/* A run for p, which is copied (the run outlives the caller's request; prompt_out is
+ * not kept). Events go to sink (copied). DC_NOMEM. */
+enum dc_err chat_run_new(const struct config *cfg, const struct chat_params *p,
+			 const struct chat_sink *sink, struct chat_run **out);
+
+/* Send later events to sink instead (copied). */
+void chat_run_set_sink(struct chat_run *run, const struct chat_sink *sink);
+
+/* start, status, search, sources, the assistant row stored as 'streaming', status
+ * "Generating response...". On failure go straight to chat_run_finish with the code. */
+enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id);
+
+/* The model's answer on this thread (blocking), as chat_answer runs it. */
+enum dc_err chat_run_generate(struct chat_run *run);
+
+/* The model's answer as a backend_run for the caller to drive: its tokens become chunk
+ * events through the run's sink, within DOCCHAT_MAX_TOKENS and DOCCHAT_MAX_STREAM_S.
+ * The caller calls chat_run_tick at least every 250 ms while it runs (a non-OK result
+ * stops it), ends it with backend_run_end, passes that code through chat_run_generated
+ * and frees the backend_run before chat_run_finish. */
+enum dc_err chat_run_open_model(struct chat_run *run, struct backend_run **out);
+enum dc_err chat_run_tick(struct chat_run *run);
+enum dc_err chat_run_generated(struct chat_run *run, enum dc_err rc);
+
+/* The end: with rc DC_OK, metadata and done; otherwise error and done (nothing more
+ * for DC_HUP). Stores the final row with st. Returns as chat_answer does. */
+enum dc_err chat_run_finish(struct chat_run *run, struct store *st, enum dc_err rc,
+			    struct chat_outcome *out);
+
+void chat_run_free(struct chat_run *run);
+
 #endif

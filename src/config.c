@@ -35,6 +35,7 @@ static const struct setting settings[] = {
 	{ "DOCCHAT_AUTH", SET_STR, OFF(auth), "required", 0, 0, 0 },
 	{ "DOCCHAT_CORS_ORIGINS", SET_STR, OFF(cors_origins), "", 0, 0, 0 },
 	{ "DOCCHAT_THREADS", SET_INT, OFF(threads), "16", 1, 1024, 0 },
+	{ "DOCCHAT_RELAY_THREADS", SET_INT, OFF(relay_threads), "1", 0, 64, 0 },
 	{ "DOCCHAT_MAX_BODY", SET_SIZE, OFF(max_body), "65536", 1 * KIB, 64 * MIB, 0 },
 	{ "DOCCHAT_MAX_QUESTION", SET_SIZE, OFF(max_question), "8192", 16, 1 * MIB, 0 },
 	{ "DOCCHAT_DEFAULT_PROVIDER", SET_STR, OFF(default_provider), "ollama", 0, 0, 0 },

@@ -18,6 +18,8 @@ struct config {
 	char *auth;		/* DOCCHAT_AUTH: "required" or "none" (see auth.h) */
 	char *cors_origins;	/* DOCCHAT_CORS_ORIGINS: allowed origins, "" = none (cors.h) */
 	int threads;		/* DOCCHAT_THREADS: FastCGI worker threads */
+	int relay_threads;	/* DOCCHAT_RELAY_THREADS: threads carrying answers (relay.h);
+				 * 0: each answer streams on its worker */
 	size_t max_body;	/* DOCCHAT_MAX_BODY: request body bytes */
 	size_t max_question;	/* DOCCHAT_MAX_QUESTION: question bytes */
 	char *default_provider;	/* DOCCHAT_DEFAULT_PROVIDER: for bare model names */

@@ -45,6 +45,8 @@ enum dc_err conn_read(struct conn *c, char *p, size_t n, size_t *got)
 	int r;
 
 	*got = 0;
+	if (c->detached)
+		return DC_HUP;
 	if (n == 0)
 		return DC_OK;
 	if (c->fr) {
@@ -97,6 +99,26 @@ enum dc_err conn_flush(struct conn *c)
 		c->gone = 1;
 	}
 	return c->gone ? DC_HUP : DC_OK;
+}
+
+enum dc_err conn_detach(struct conn *c, int *fd, int *request_id)
+{
+	FCGX_Request *fr = c->fr;
+
+	if (!fr || fr->keepConnection || fr->ipcFd < 0 || c->detached)
+		return DC_BADREQ;
+	if (conn_flush(c) != DC_OK)
+		return DC_HUP;
+	*fd = fr->ipcFd;
+	*request_id = fr->requestId;
+	/* Free libfcgi's streams and parameters but keep the socket; with no socket left,
+	 * the worker's next accept finishes nothing and accepts a new connection. */
+	FCGX_Free(fr, 0);
+	fr->ipcFd = -1;
+	c->env = NULL;
+	c->detached = 1;
+	c->gone = 1;
+	return DC_OK;
 }
 
 /* The web server closed the FastCGI connection: readable with nothing to read, or a

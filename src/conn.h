@@ -18,6 +18,7 @@ struct conn {
 	FILE *in, *out;		/* CGI: stdin and stdout */
 	char **env;		/* CGI parameters, NULL-terminated "NAME=value" */
 	int gone;		/* a write or flush failed: the client left */
+	int detached;		/* handed over with conn_detach */
 };
 
 /* Wrap an accepted FastCGI request (not owned). */
@@ -35,6 +36,15 @@ enum dc_err conn_read(struct conn *c, char *p, size_t n, size_t *got);
  * every call after that. */
 enum dc_err conn_write(struct conn *c, const void *p, size_t n);
 enum dc_err conn_flush(struct conn *c);
+
+/* Hand the FastCGI connection over to another owner (relay.c): what libfcgi holds is
+ * flushed, its streams and parameters are freed (so nothing from conn_param may be used
+ * after this) and the socket is no longer libfcgi's: *fd and *request_id are the
+ * caller's, who must end the request (FCGI_END_REQUEST) and close fd. DC_BADREQ when
+ * the request cannot be handed over (plain CGI, or the web server keeps the connection
+ * for more requests), DC_HUP when the client has gone. Afterwards c reads and writes
+ * nothing (DC_HUP). */
+enum dc_err conn_detach(struct conn *c, int *fd, int *request_id);
 
 /* Has the client gone away? Checks the connection without blocking (FastCGI: the web
  * server closed the socket; CGI: the pipe to the server is broken). */

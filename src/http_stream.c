@@ -12,6 +12,7 @@
  * quote the upstream's own message; any other body goes to the caller's data callback.
  * What the body means (SSE, NDJSON, a JSON list) is left to the backends. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,9 +37,15 @@
 #endif
 
 /* The state of one transfer, shared with curl's callbacks. */
-struct xfer {
+struct http_stream {
 	const struct http_stream_req *req;
+	CURLM *multi;		/* the multi handle it runs on (not owned) */
 	CURL *easy;
+	struct curl_slist *headers;
+	int added;		/* easy is in multi */
+	int done;		/* curl reported the end (result is set) */
+	int paused;		/* receiving is paused (silence is not counted) */
+	void *owner;		/* the caller's, for http_stream_owner */
 	long status;		/* HTTP status, known from the first body byte on */
 	int connected;		/* the connection (and TLS) is up */
 	int idle_hit;		/* stopped by the silence limit */
@@ -285,7 +292,7 @@ static void redact_err(char *err, size_t errlen, const char *secret)
 
 static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
 {
-	struct xfer *x = ud;
+	struct http_stream *x = ud;
 
 	(void)p;
 	x->last_data_ms = now_ms();
@@ -294,7 +301,7 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
-	struct xfer *x = ud;
+	struct http_stream *x = ud;
 	size_t n = size * nmemb, room;
 
 	x->last_data_ms = now_ms();
@@ -322,7 +329,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port,
 		     int local_port)
 {
-	struct xfer *x = ud;
+	struct http_stream *x = ud;
 
 	(void)primary_ip;
 	(void)local_ip;
@@ -355,7 +362,7 @@ fail:
 	return NULL;
 }
 
-static CURLcode setup_easy(struct xfer *x, struct curl_slist *headers)
+static CURLcode setup_easy(struct http_stream *x, struct curl_slist *headers)
 {
 	const struct http_stream_req *req = x->req;
 	CURL *e = x->easy;
@@ -388,8 +395,9 @@ static CURLcode setup_easy(struct xfer *x, struct curl_slist *headers)
 	return CURLE_OK;
 }
 
-/* Drive the transfer until it ends, the tick says stop or the silence limit hits. */
-static enum dc_err xfer_loop(struct xfer *x, CURLM *multi)
+/* Drive a transfer that runs on a multi handle of its own until it ends, the tick
+ * says stop or the silence limit hits. */
+static enum dc_err xfer_loop(struct http_stream *x)
 {
 	const struct http_stream_req *req = x->req;
 	long long now, wait, next_tick = now_ms() + HTTP_STREAM_TICK_MS;
@@ -399,7 +407,7 @@ static enum dc_err xfer_loop(struct xfer *x, CURLM *multi)
 	CURLMsg *msg;
 
 	for (;;) {
-		mc = curl_multi_perform(multi, &running);
+		mc = curl_multi_perform(x->multi, &running);
 		if (mc != CURLM_OK)
 			break;
 		if (!running)
@@ -412,31 +420,29 @@ static enum dc_err xfer_loop(struct xfer *x, CURLM *multi)
 			now = now_ms();
 			next_tick = now + HTTP_STREAM_TICK_MS;
 		}
-		if (idle_ms > 0 && x->connected && now - x->last_data_ms >= idle_ms) {
-			x->idle_hit = 1;
+		if (http_stream_silent(x, now))
 			return DC_OK;
-		}
 		wait = HTTP_STREAM_POLL_MS;
 		if (req->tick && next_tick - now < wait)
 			wait = next_tick - now;
 		if (idle_ms > 0 && x->connected && x->last_data_ms + idle_ms - now < wait)
 			wait = x->last_data_ms + idle_ms - now;
-		mc = curl_multi_poll(multi, NULL, 0, wait > 0 ? (int)wait : 0, NULL);
+		mc = curl_multi_poll(x->multi, NULL, 0, wait > 0 ? (int)wait : 0, NULL);
 		if (mc != CURLM_OK)
 			break;
 	}
 	if (mc != CURLM_OK)
 		return dc_fail(x->err, x->errlen, mc == CURLM_OUT_OF_MEMORY ? DC_NOMEM : DC_SYSTEM,
 			       "%s: %s", req->provider, curl_multi_strerror(mc));
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(x->multi, &left)) != NULL) {
 		if (msg->msg == CURLMSG_DONE)
-			x->result = msg->data.result;
+			http_stream_done(x, msg->data.result);
 	}
 	return DC_OK;
 }
 
 /* Turn how the transfer ended into docchat's code and error text. */
-static enum dc_err xfer_outcome(struct xfer *x)
+static enum dc_err xfer_outcome(struct http_stream *x)
 {
 	const struct http_stream_req *req = x->req;
 	char url[HTTP_STREAM_URL_MAX + 1], why[CURL_ERROR_SIZE];
@@ -480,64 +486,159 @@ static enum dc_err xfer_outcome(struct xfer *x)
 		       req->provider, url, why);
 }
 
-enum dc_err http_stream_run(const struct http_stream_req *req, long *status,
-			    char *err, size_t errlen)
+static void xfer_free(struct http_stream *x)
 {
-	struct xfer x;
-	struct curl_slist *headers = NULL;
-	CURLM *multi = NULL;
+	/* Removing an unfinished transfer closes its connection at once. */
+	if (x->added)
+		curl_multi_remove_handle(x->multi, x->easy);
+	curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	buf_free(&x->errbody);
+	free(x);
+}
+
+static void err_tidy(const struct http_stream_req *req, char *err, size_t errlen)
+{
+	if (err && errlen) {
+		redact_err(err, errlen, req->secret);
+		utf8_trim_tail(err);
+	}
+}
+
+enum dc_err http_stream_start(const struct http_stream_req *req, CURLM *multi,
+			      struct http_stream **out, char *err, size_t errlen)
+{
+	struct http_stream *x = calloc(1, sizeof *x);
 	CURLMcode mc;
 	CURLcode c;
-	int added = 0;
-	enum dc_err rc;
+	enum dc_err rc = DC_OK;
 
-	memset(&x, 0, sizeof(x));
-	x.req = req;
-	x.err = err;
-	x.errlen = errlen;
-	x.last_data_ms = now_ms();
-	buf_init(&x.errbody, HTTP_STREAM_ERRBODY_MAX);
-	if (status)
-		*status = 0;
-
-	headers = make_headers(req->headers);
-	x.easy = curl_easy_init();
-	multi = curl_multi_init();
-	if (!headers || !x.easy || !multi) {
+	*out = NULL;
+	if (!x)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", req->provider);
+	x->req = req;
+	x->multi = multi;
+	x->err = err;
+	x->errlen = errlen;
+	x->last_data_ms = now_ms();
+	buf_init(&x->errbody, HTTP_STREAM_ERRBODY_MAX);
+	x->headers = make_headers(req->headers);
+	x->easy = curl_easy_init();
+	if (!x->headers || !x->easy) {
 		rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", req->provider);
-		goto out;
+		goto fail;
 	}
-	c = setup_easy(&x, headers);
+	c = setup_easy(x, x->headers);
+	if (c == CURLE_OK)
+		c = curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
 	if (c != CURLE_OK) {
 		rc = dc_fail(err, errlen, c == CURLE_OUT_OF_MEMORY ? DC_NOMEM : DC_SYSTEM,
 			     "%s: cannot set up the request: %s", req->provider,
 			     curl_easy_strerror(c));
-		goto out;
+		goto fail;
 	}
-	mc = curl_multi_add_handle(multi, x.easy);
+	mc = curl_multi_add_handle(multi, x->easy);
 	if (mc != CURLM_OK) {
 		rc = dc_fail(err, errlen, DC_SYSTEM, "%s: %s", req->provider,
 			     curl_multi_strerror(mc));
-		goto out;
+		goto fail;
 	}
-	added = 1;
-	rc = xfer_loop(&x, multi);
-	if (rc == DC_OK)
-		rc = xfer_outcome(&x);
+	x->added = 1;
+	*out = x;
+	return DC_OK;
+fail:
+	xfer_free(x);
+	err_tidy(req, err, errlen);
+	return rc;
+}
+
+struct http_stream *http_stream_of(CURL *easy)
+{
+	char *p = NULL;
+
+	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p) != CURLE_OK)
+		return NULL;
+	return (struct http_stream *)(void *)p;
+}
+
+void http_stream_set_owner(struct http_stream *x, void *owner)
+{
+	x->owner = owner;
+}
+
+void *http_stream_owner(const struct http_stream *x)
+{
+	return x->owner;
+}
+
+void http_stream_done(struct http_stream *x, CURLcode result)
+{
+	x->result = result;
+	x->done = 1;
+}
+
+int http_stream_silent(struct http_stream *x, long long now)
+{
+	long long idle_ms = (long long)x->req->idle_s * 1000;
+
+	if (idle_ms > 0 && x->connected && !x->paused && !x->done &&
+	    now - x->last_data_ms >= idle_ms)
+		x->idle_hit = 1;
+	return x->idle_hit;
+}
+
+void http_stream_stop(struct http_stream *x, enum dc_err why)
+{
+	if (x->stop_rc == DC_OK)
+		x->stop_rc = why;
+}
+
+void http_stream_pause(struct http_stream *x, int pause)
+{
+	if (pause == x->paused || x->done)
+		return;
+	if (curl_easy_pause(x->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT) == CURLE_OK)
+		x->paused = pause;
+	x->last_data_ms = now_ms();
+}
+
+enum dc_err http_stream_end(struct http_stream *x, long *status)
+{
+	const struct http_stream_req *req = x->req;
+	char *err = x->err;
+	size_t errlen = x->errlen;
+	enum dc_err rc = xfer_outcome(x);
+
 	if (status)
-		*status = x.status;
-out:
-	/* Removing an unfinished transfer closes its connection at once. */
-	if (added)
-		curl_multi_remove_handle(multi, x.easy);
-	curl_easy_cleanup(x.easy);
-	curl_multi_cleanup(multi);
-	curl_slist_free_all(headers);
-	buf_free(&x.errbody);
-	if (rc != DC_OK && err && errlen) {
-		redact_err(err, errlen, req->secret);
-		utf8_trim_tail(err);
+		*status = x->status;
+	xfer_free(x);
+	if (rc != DC_OK)
+		err_tidy(req, err, errlen);
+	return rc;
+}
+
+enum dc_err http_stream_run(const struct http_stream_req *req, long *status,
+			    char *err, size_t errlen)
+{
+	struct http_stream *x = NULL;
+	CURLM *multi = curl_multi_init();
+	enum dc_err rc;
+
+	if (status)
+		*status = 0;
+	if (!multi)
+		return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", req->provider);
+	rc = http_stream_start(req, multi, &x, err, errlen);
+	if (rc == DC_OK) {
+		rc = xfer_loop(x);
+		if (rc == DC_OK) {
+			rc = http_stream_end(x, status);
+		} else {
+			xfer_free(x);
+			err_tidy(req, err, errlen);
+		}
 	}
+	curl_multi_cleanup(multi);
 	return rc;
 }
 

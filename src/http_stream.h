@@ -1,9 +1,11 @@
 /* http_stream.h - the HTTP transport to model servers, and quoting what they send.
  *
- * One call runs one request (a streaming POST or a short GET) on its own curl multi
- * handle, so that while the model is silent the caller's tick still runs at least every
- * 250 ms and can stop the transfer; stopping closes the TCP connection at once, which
- * is how the model server learns to stop generating. Body bytes go to a data callback
+ * http_stream_run runs one request (a streaming POST or a short GET) on its own curl
+ * multi handle, so that while the model is silent the caller's tick still runs at least
+ * every 250 ms and can stop the transfer; stopping closes the TCP connection at once,
+ * which is how the model server learns to stop generating. http_stream_start puts the
+ * same request on a multi handle the caller drives (relay.c runs many at once on one
+ * thread); the caller then reports its end, stops it, and asks for its outcome. Body bytes go to a data callback
  * as they arrive, in pieces of any size; this module knows nothing of SSE, NDJSON or
  * JSON bodies except for pulling the message out of an HTTP error reply.
  *
@@ -14,6 +16,7 @@
 #define DC_HTTP_STREAM_H
 
 #include <stddef.h>
+#include <curl/curl.h>
 #include "dc.h"
 
 struct json_object;
@@ -55,6 +58,42 @@ struct http_stream_req {
  * *status (if non-NULL) gets the HTTP status, 0 if none arrived. */
 enum dc_err http_stream_run(const struct http_stream_req *req, long *status,
 			    char *err, size_t errlen);
+
+/* One transfer on a caller's multi handle. */
+struct http_stream;
+
+/* Add req's transfer to multi. req, multi and err (errlen bytes) must outlive it: the
+ * data callback and the outcome write err. On failure nothing is left behind. The
+ * caller drives multi, and for every CURLMSG_DONE calls http_stream_done on
+ * http_stream_of(msg->easy_handle); tick is not called (the caller ticks). */
+enum dc_err http_stream_start(const struct http_stream_req *req, CURLM *multi,
+			      struct http_stream **out, char *err, size_t errlen);
+
+/* The transfer an easy handle belongs to (NULL if none). */
+struct http_stream *http_stream_of(CURL *easy);
+
+/* A pointer the caller keeps with the transfer (NULL until set). */
+void http_stream_set_owner(struct http_stream *x, void *owner);
+void *http_stream_owner(const struct http_stream *x);
+
+/* curl reported the transfer's end with result. */
+void http_stream_done(struct http_stream *x, CURLcode result);
+
+/* Has the connected transfer been silent for req->idle_s at now (CLOCK_MONOTONIC ms)?
+ * Once it has, the outcome is the silence error; the caller ends it. A paused transfer
+ * is never silent. */
+int http_stream_silent(struct http_stream *x, long long now);
+
+/* The caller stops the transfer for why (DC_HUP, DC_ABORT, ...): the outcome becomes
+ * why with err "<provider>: stopped: <dc_strerror text>". End it next. */
+void http_stream_stop(struct http_stream *x, enum dc_err why);
+
+/* Pause (1) or resume (0) receiving, e.g. while the client's side is backed up. */
+void http_stream_pause(struct http_stream *x, int pause);
+
+/* Take the transfer off its multi handle (closing an unfinished connection), free it and
+ * return its outcome as http_stream_run would. */
+enum dc_err http_stream_end(struct http_stream *x, long *status);
 
 /* Build the error for an HTTP reply with the given status and body (body need not be
  * NUL-terminated): "<provider>: HTTP <status>: <message>", where the message is

@@ -169,12 +169,17 @@ int limit_stream_begin(struct request *r, long long *slot)
 	return 0;
 }
 
-void limit_stream_end(struct request *r, long long slot)
+void limit_stream_release(struct store *st, long long slot)
 {
 	char err[DC_ERRMAX];
 
-	if (slot > 0 && r->store && store_stream_end(r->store, slot, err, sizeof err) != DC_OK)
+	if (slot > 0 && st && store_stream_end(st, slot, err, sizeof err) != DC_OK)
 		log_msg("stream slot %lld not given back: %s", slot, err);
+}
+
+void limit_stream_end(struct request *r, long long slot)
+{
+	limit_stream_release(r->store, slot);
 }
 
 /* ---- documents ---- */

@@ -62,6 +62,9 @@ int limit_stream_begin(struct request *r, long long *slot);
  * DOCCHAT_MAX_STREAM_S plus LIMIT_STREAM_STALE_SLACK_S. */
 void limit_stream_end(struct request *r, long long slot);
 
+/* The same with a database connection of the caller's (relay.c's finishing thread). */
+void limit_stream_release(struct store *st, long long slot);
+
 /* ---- documents ----
  * Used by uploads (api_documents.c), which answer with their own body. */
 

@@ -45,6 +45,8 @@ struct request {
 	/* what happened, for the log line */
 	int status;			/* status sent, 0 until then */
 	int headers_sent;
+	int handed_off;			/* the stream went to relay.c, which ends the request
+					 * and writes its log line */
 	char model[128];
 	long tokens;
 	char error[DC_ERRMAX];

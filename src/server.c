@@ -1,13 +1,16 @@
 /* server.c - the FastCGI worker pool (see server.h).
  *
  * cfg->threads threads each run their own FCGX_Accept_r loop with their own SQLite
- * connection; libfcgi serves one request per connection, so a live stream holds its
- * thread. A connection whose file was deleted or replaced (store_stale) is opened
+ * connection; libfcgi serves one request per connection. An answer holds its worker
+ * only until the model is called: then it goes to the relay threads (relay.h, started
+ * here when DOCCHAT_RELAY_THREADS > 0), which carry any number of streams, and the
+ * worker accepts the next request. A connection whose file was deleted or replaced
+ * (store_stale) is opened
  * again before the next request, and between requests a worker writes the answers
  * whose end the database refused earlier (store_flush_deferred). Signals are blocked
  * in the workers and taken by the main thread with sigwait: SIGTERM or SIGINT stops
- * accepting, lets running streams go on for DOCCHAT_GRACE_S, then tells them to end
- * (they store what they have as interrupted) and exits.
+ * accepting, lets running streams (on workers and relayed) go on for DOCCHAT_GRACE_S,
+ * then tells them to end (they store what they have as interrupted) and exits.
  *
  * Stopping without touching the listening socket: it may belong to systemd (socket
  * activation hands the same socket to the next start) or be shared with sibling
@@ -32,6 +35,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "relay.h"
 #include "server.h"
 #include "store.h"
 #include "worker.h"
@@ -57,8 +61,7 @@ int server_grace_expired(void)
 	return atomic_load(&grace_expired);
 }
 
-/* A thread's database connection, opened again on the next request if it failed. */
-static struct store *worker_store(const struct config *cfg, struct store *st, char *err,
+struct store *server_store(const struct config *cfg, struct store *st, char *err,
 				  size_t errlen)
 {
 	char self[WORKER_ID_MAX];
@@ -76,8 +79,7 @@ static struct store *worker_store(const struct config *cfg, struct store *st, ch
 	return st;
 }
 
-/* Write the answers whose end the database refused earlier (store.h), if any. */
-static void store_kept(struct store *st)
+void server_store_kept(struct store *st)
 {
 	size_t written = 0, left;
 
@@ -147,7 +149,7 @@ static void *worker_main(void *arg)
 	}
 	/* Open the database before the first request (again later if this fails), so
 	 * a request does not pay for it and the descriptors a worker holds are known. */
-	st = worker_store(w->cfg, st, dberr, sizeof dberr);
+	st = server_store(w->cfg, st, dberr, sizeof dberr);
 	while (!atomic_load(&stopping)) {
 		if (!wait_for_connection(w->listen_fd)) {
 			/* The file was deleted or replaced: let go of it now (the next
@@ -156,7 +158,7 @@ static void *worker_main(void *arg)
 				store_close(st);
 				st = NULL;
 			}
-			store_kept(st);
+			server_store_kept(st);
 			continue;
 		}
 		if (FCGX_Accept_r(&req) < 0) {
@@ -168,15 +170,15 @@ static void *worker_main(void *arg)
 				break;
 			continue;
 		}
-		st = worker_store(w->cfg, st, dberr, sizeof dberr);
+		st = server_store(w->cfg, st, dberr, sizeof dberr);
 		conn_init_fcgi(&c, &req);
 		api_handle(&c, w->cfg, st, dberr);
 		FCGX_Finish_r(&req);
-		store_kept(st);
+		server_store_kept(st);
 	}
 	FCGX_Free(&req, 1);
 out:
-	store_kept(st);
+	server_store_kept(st);
 	if (store_deferred_count() > 0 && atomic_load(&workers_running) == 1)
 		log_msg("database: %zu kept answer%s could not be stored before exit",
 			store_deferred_count(), store_deferred_count() == 1 ? "" : "s");
@@ -229,15 +231,20 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait up to ms for every worker to finish; 1 if they all did. */
+static int all_done(void)
+{
+	return atomic_load(&workers_running) == 0 && relay_active() == 0;
+}
+
+/* Wait up to ms for every worker and every relayed answer to finish; 1 if they did. */
 static int wait_workers(long ms)
 {
 	for (long waited = 0; waited < ms; waited += 50) {
-		if (atomic_load(&workers_running) == 0)
+		if (all_done())
 			return 1;
 		sleep_ms(50);
 	}
-	return atomic_load(&workers_running) == 0;
+	return all_done();
 }
 
 static void drain(const struct config *cfg)
@@ -248,6 +255,7 @@ static void drain(const struct config *cfg)
 		atomic_store(&grace_expired, 1);
 		wait_workers(SERVER_FINAL_WAIT_S * 1000L);
 	}
+	relay_stop();
 }
 
 int server_run(const struct config *cfg, int listen_fd)
@@ -270,8 +278,11 @@ int server_run(const struct config *cfg, int listen_fd)
 	recover(cfg);
 	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0)
 		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
+	if (cfg->relay_threads > 0 && relay_start(cfg, cfg->relay_threads) != 0)
+		log_msg("answers stream on their workers: the relay did not start");
 	n = start_workers(w, cfg->threads, cfg, listen_fd);
-	log_msg("serving FastCGI with %d thread%s", n, n == 1 ? "" : "s");
+	log_msg("serving FastCGI with %d thread%s%s", n, n == 1 ? "" : "s",
+		relay_running() ? ", answers relayed" : "");
 	while (n > 0 && atomic_load(&workers_running) > 0) {
 		struct timespec poll_every = { 1, 0 };
 

@@ -25,11 +25,30 @@ static long ms_since(const struct timespec *then, const struct timespec *now)
 		      (now->tv_nsec - then->tv_nsec) / 1000000);
 }
 
+static enum dc_err conn_io_write(void *ud, const char *p, size_t n)
+{
+	enum dc_err rc = conn_write(ud, p, n);
+
+	return rc == DC_OK ? conn_flush(ud) : rc;
+}
+
+static int conn_io_gone(void *ud)
+{
+	return conn_client_gone(ud);
+}
+
+void sse_set_io(struct sse *s, const struct sse_io *io)
+{
+	s->io = *io;
+}
+
 enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s, int probe_ms)
 {
 	enum dc_err rc;
 
-	s->req = r;
+	s->io.write = conn_io_write;
+	s->io.gone = conn_io_gone;
+	s->io.ud = r->conn;
 	s->next_id = 1;
 	s->ping_s = ping_s;
 	s->probe_ms = probe_ms;
@@ -38,6 +57,7 @@ enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s, int probe_ms
 			      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
 	return rc == DC_OK ? conn_flush(r->conn) : rc;
 }
+
 
 enum dc_err sse_send(struct sse *s, json_object *ev)
 {
@@ -56,9 +76,7 @@ enum dc_err sse_send(struct sse *s, json_object *ev)
 	if (rc == DC_OK)
 		rc = buf_append(&f, "\n\n", 2);
 	if (rc == DC_OK)
-		rc = conn_write(s->req->conn, f.data, f.len);
-	if (rc == DC_OK)
-		rc = conn_flush(s->req->conn);
+		rc = s->io.write(s->io.ud, f.data, f.len);
 	buf_free(&f);
 	if (rc == DC_OK) {
 		s->next_id++;
@@ -86,9 +104,7 @@ enum dc_err sse_send_typed(struct sse *s, const char *type, json_object *content
 
 static enum dc_err sse_raw(struct sse *s, const char *p, size_t n)
 {
-	enum dc_err rc = conn_write(s->req->conn, p, n);
-
-	return rc == DC_OK ? conn_flush(s->req->conn) : rc;
+	return s->io.write(s->io.ud, p, n);
 }
 
 enum dc_err sse_tick(struct sse *s)
@@ -97,7 +113,7 @@ enum dc_err sse_tick(struct sse *s)
 	struct timespec now;
 	enum dc_err rc;
 
-	if (conn_client_gone(s->req->conn))
+	if (s->io.gone(s->io.ud))
 		return DC_HUP;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (ms_since(&s->last_write, &now) >= (long)s->ping_s * 1000) {

@@ -13,8 +13,18 @@
 
 struct request;
 
+/* Where the frames go: the request's connection from sse_begin on, or another writer
+ * the stream is handed to (relay.c). */
+struct sse_io {
+	/* Write n bytes and pass them on at once; DC_HUP when the client has gone. */
+	enum dc_err (*write)(void *ud, const char *p, size_t n);
+	/* Has the client gone? Checked without blocking. */
+	int (*gone)(void *ud);
+	void *ud;
+};
+
 struct sse {
-	struct request *req;
+	struct sse_io io;
 	long next_id;
 	int ping_s;
 	int probe_ms;
@@ -26,6 +36,9 @@ struct sse {
  * X-Accel-Buffering: no) and flush them. ping_s: seconds of quiet before ": ping";
  * probe_ms: milliseconds of quiet before a liveness probe (0: none). */
 enum dc_err sse_begin(struct sse *s, struct request *r, int ping_s, int probe_ms);
+
+/* Send the frames from now on through io (copied). */
+void sse_set_io(struct sse *s, const struct sse_io *io);
 
 /* Send one event: "id: N\ndata: <json>\n\n", flushed. ev is not consumed.
  * DC_HUP when the client has gone (now or before). */

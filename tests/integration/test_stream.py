@@ -13,8 +13,10 @@ EventSource GET form; and concurrent streams.
 """
 
 import threading
+import time
 import urllib.parse
 
+import faultlib as fl
 import harness as h
 from harness import check, eq, fakelib, test
 
@@ -28,8 +30,11 @@ JAPAN_PHRASE = "Fushimi Inari"         # only in japan.md
 def setup():
     tmp = h.TmpDir("stream")
     fake = h.FakeModel(tmp)
+    ctx["tmp"] = tmp
     ctx["fake"] = fake
-    ctx["srv"] = h.Docchat(tmp, fake, overrides={"DOCCHAT_PING_S": "1"})
+    # One user opens up to 40 streams at once here (more_streams_than_worker_threads).
+    ctx["srv"] = h.Docchat(tmp, fake, overrides={"DOCCHAT_PING_S": "1",
+                                                 "DOCCHAT_MAX_STREAMS_PER_USER": "0"})
 
 
 def model_stream(provider, question=TEA_Q, sid=None, **opts):
@@ -355,14 +360,17 @@ def eventsource_get_stream():
     eq(parts["sources"], [], "sources with search_mode=none in the query")
 
 
-@test
-def concurrent_streams():
-    srv, fake = ctx["srv"], ctx["fake"]
-    n = 4      # DOCCHAT_THREADS
-    models = [h.fake_model("openai" if i % 2 == 0 else "ollama", tokens=8, pace_ms=100)
-              for i in range(n)]
+def overlapping_streams(srv, fake, n, tokens=8, pace_ms=100):
+    """n streams opened at once, alternating openai / ollama / extractive: each must be
+    complete and exact, and the model streams must all have been running at one moment.
+    Returns the most threads docchat had meanwhile."""
+    kinds = ["openai", "ollama", "extractive"]
+    models = [h.fake_model(kinds[i % 3], tokens=tokens, pace_ms=pace_ms)
+              if kinds[i % 3] != "extractive" else "extractive" for i in range(n)]
     sids = [srv.new_session() for _ in range(n)]
     results = [None] * n
+    pids = fl.docchat_pids(srv)
+    most = [0]
 
     def one(i):
         try:
@@ -372,7 +380,11 @@ def concurrent_streams():
             st.read_all()
             h.check_framing(st.parser)
             parts = h.split_events(st.events, sids[i], models[i])
-            eq(parts["text"], fakelib.expected_text(models[i]), "joined chunks")
+            if models[i] != "extractive":
+                eq(parts["text"], fakelib.expected_text(models[i]), "joined chunks")
+            else:
+                check("[1]" in parts["text"], "an extractive answer cites a source: %s"
+                      % h.short(parts["text"]))
             results[i] = "ok"
         except Exception as e:  # noqa: BLE001 - reported below
             results[i] = "%s: %s" % (type(e).__name__, e)
@@ -380,14 +392,59 @@ def concurrent_streams():
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
+    while any(t.is_alive() for t in threads):
+        most[0] = max([most[0]] + [thread_count(p) for p in pids])
+        time.sleep(0.05)
     for t in threads:
         t.join(60)
     eq(results, ["ok"] * n, "concurrent stream results")
-    reqs = [fake.request_for(m, pred=lambda r: r["ended"] is not None) for m in models]
+    upstream = [m for m in models if m != "extractive"]
+    reqs = [fake.request_for(m, pred=lambda r: r["ended"] is not None) for m in upstream]
     latest_start = max(r["started"] for r in reqs)
     earliest_end = min(r["ended"] for r in reqs)
     check(latest_start < earliest_end, "the %d streams did not overlap upstream (one ended "
           "%.2fs before the last started)" % (n, latest_start - earliest_end))
+    return most[0]
+
+
+def thread_count(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@test
+def concurrent_streams():
+    overlapping_streams(ctx["srv"], ctx["fake"], 4)
+
+
+@test
+def more_streams_than_worker_threads():
+    """Forty answers at once on a process of four worker threads: the workers hand each
+    stream to the relay thread once the model is called, so none waits for a worker
+    and docchat starts no thread for them."""
+    srv, fake = ctx["srv"], ctx["fake"]
+    pids = h.wait_for(lambda: fl.docchat_pids(srv), 10, "the docchat process")
+    before = max(thread_count(p) for p in pids)
+    eq(before, 4 + 3, "threads: 4 workers, the main thread, the relay and its finishing "
+       "thread")
+    most = overlapping_streams(srv, fake, 40, tokens=10, pace_ms=150)
+    eq(most, before, "most threads while 40 answers streamed")
+
+
+@test
+def answers_stream_on_their_workers_with_the_relay_off():
+    """DOCCHAT_RELAY_THREADS=0: each answer streams on its worker thread, as under CGI."""
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="norelay",
+                    overrides={"DOCCHAT_RELAY_THREADS": "0", "DOCCHAT_PING_S": "1"})
+    pids = h.wait_for(lambda: fl.docchat_pids(srv), 10, "the docchat process")
+    eq(max(thread_count(p) for p in pids), 4 + 1, "threads: 4 workers and the main thread")
+    overlapping_streams(srv, ctx["fake"], 4)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,15 @@
 /* test_backend.c - unit tests of provider dispatch (src/backend.c): the provider list,
- * unknown providers, the result reset, the extractive model list. The extractive
- * backend is replaced by a stand-in defined here, so this test does not depend on
- * backend_extractive.c; the network backends are only reached with a config that
- * fails before any connection. */
+ * unknown providers, the result reset, the extractive model list, and an answer run
+ * word by word (backend_run). The network backends are only reached with a config
+ * that fails before any connection. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "backend_extractive.h"
 #include "buf.h"
 #include "check.h"
 #include "config.h"
-
-static int extractive_calls;
-
-/* Stand-in: says one word and reports "stop" with no token counts. */
-enum dc_err backend_extractive_stream(const struct backend_req *req,
-				      const struct backend_cb *cb,
-				      struct backend_result *res, char *err, size_t errlen)
-{
-	(void)req;
-	(void)err;
-	(void)errlen;
-	extractive_calls++;
-	snprintf(res->finish_reason, sizeof(res->finish_reason), "stop");
-	return cb->token(cb->ud, "quoted", 6);
-}
 
 static enum dc_err on_token(void *ud, const char *text, size_t len)
 {
@@ -93,12 +78,64 @@ static void test_extractive_is_dispatched(void)
 	memset(&req, 0, sizeof(req));
 	buf_init(&text, 1024);
 	req.provider = "extractive";
-	extractive_calls = 0;
+	req.question = "hello";
 	CHECK_INT(backend_stream(&cfg, &req, &cb, &res, err, sizeof(err)), DC_OK);
-	CHECK_INT(extractive_calls, 1);
-	CHECK_STR(buf_str(&text), "quoted");
+	CHECK_STR(buf_str(&text), backend_extractive_no_answer);
 	CHECK_STR(res.finish_reason, "stop");
-	CHECK_INT(res.prompt_tokens, -1);
+	CHECK_INT(res.prompt_tokens, 2);
+	CHECK(res.completion_tokens > 1);
+	buf_free(&text);
+}
+
+/* The same answer as a backend_run, one word per step: the words add up to the
+ * blocking answer, the count matches, and a stop in the middle ends it "stopped". */
+static void test_extractive_run_steps(void)
+{
+	static const struct backend_source src[] = {
+		{ "The relay carries many answers on one thread.", "notes.md", 1.0 },
+	};
+	struct config cfg;
+	struct backend_req req;
+	struct backend_result res;
+	struct backend_run *run = NULL;
+	struct buf text;
+	struct backend_cb cb = { on_token, on_tick, &text };
+	char err[DC_ERRMAX];
+	int more = 1, delay = -1, steps = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&req, 0, sizeof(req));
+	buf_init(&text, 4096);
+	req.provider = "extractive";
+	req.question = "What carries many answers?";
+	req.sources = src;
+	req.nsources = 1;
+	req.delay_ms = 7;
+	CHECK_INT(backend_run_open(&cfg, &req, &cb, &res, &run, err, sizeof(err)), DC_OK);
+	CHECK(!backend_run_is_http(run));
+	while (more && steps < 1000) {
+		CHECK_INT(backend_run_step(run, &more, &delay), DC_OK);
+		steps++;
+	}
+	CHECK_INT(delay, 7);
+	CHECK_INT(backend_run_end(run), DC_OK);
+	CHECK_STR(res.finish_reason, "stop");
+	CHECK_INT(res.completion_tokens, steps);
+	CHECK(strstr(buf_str(&text), "\"The relay carries many answers on one thread.\" [1]") != NULL);
+	backend_run_free(run);
+
+	buf_free(&text);
+	buf_init(&text, 4096);
+	CHECK_INT(backend_run_open(&cfg, &req, &cb, &res, &run, err, sizeof(err)), DC_OK);
+	CHECK_INT(backend_run_step(run, &more, &delay), DC_OK);
+	CHECK(more);
+	backend_run_stop(run, DC_HUP);
+	CHECK_INT(backend_run_step(run, &more, &delay), DC_OK);
+	CHECK(!more);
+	CHECK_INT(backend_run_end(run), DC_HUP);
+	CHECK(strstr(err, "extractive: stopped") == err);
+	CHECK_INT(res.completion_tokens, 1);
+	backend_run_free(run);
 	buf_free(&text);
 }
 
@@ -155,6 +192,7 @@ int main(void)
 	RUN(test_providers_and_known);
 	RUN(test_unknown_provider_names_the_known_ones);
 	RUN(test_extractive_is_dispatched);
+	RUN(test_extractive_run_steps);
 	RUN(test_network_backends_need_a_url);
 	RUN(test_list_models);
 	return check_summary();

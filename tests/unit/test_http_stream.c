@@ -315,6 +315,73 @@ static void req_init(struct backend_req *req, const char *provider, const char *
 	req->temperature = -1;
 }
 
+/* Run the answer as relay.c does (driven): a backend_run on a multi handle this loop
+ * drives, ticking every DRIVE_TICK_MS and checking the silence limit itself. */
+#define DRIVE_TICK_MS 100
+static int driven;
+
+static enum dc_err drive(const struct config *cfg, const struct backend_req *req,
+			 const struct backend_cb *cb, struct client *c)
+{
+	CURLM *m = curl_multi_init();
+	struct backend_run *r = NULL;
+	long long next_tick = now_ms() + DRIVE_TICK_MS, now;
+	int running = 1, left, done = 0;
+	enum dc_err rc;
+	CURLMsg *msg;
+
+	if (!m)
+		return DC_NOMEM;
+	rc = backend_run_open(cfg, req, cb, &c->res, &r, c->err, sizeof(c->err));
+	if (rc == DC_OK)
+		rc = backend_run_start(r, m);
+	while (rc == DC_OK && !done) {
+		curl_multi_perform(m, &running);
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			CHECK(http_stream_of(msg->easy_handle) == backend_run_transfer(r));
+			backend_run_done(r, msg->data.result);
+			done = 1;
+		}
+		now = now_ms();
+		if (!done && now >= next_tick) {
+			enum dc_err trc = cb->tick(cb->ud);
+
+			next_tick = now + DRIVE_TICK_MS;
+			if (trc != DC_OK) {
+				backend_run_stop(r, trc);
+				break;
+			}
+		}
+		if (!done && backend_run_silent(r, now))
+			break;
+		if (!done)
+			curl_multi_poll(m, NULL, 0, 20, NULL);
+	}
+	if (rc == DC_OK)
+		rc = backend_run_end(r);
+	backend_run_free(r);
+	curl_multi_cleanup(m);
+	return rc;
+}
+
+/* RUN, for a scenario run a second time driven. */
+#define RUN_DRIVEN(fn) do { \
+	check_current = "driven_" #fn; check_failed_now = 0; fn(); \
+	if (check_failed_now) check_failed_total++; \
+	else { check_passed_total++; printf("PASS driven_%s\n", #fn); } \
+	fflush(stdout); \
+} while (0)
+
+static enum dc_err run_backend(const struct config *cfg, const struct backend_req *req,
+			       const struct backend_cb *cb, struct client *c)
+{
+	if (driven)
+		return drive(cfg, req, cb, c);
+	return backend_stream(cfg, req, cb, &c->res, c->err, sizeof(c->err));
+}
+
 static enum dc_err run_openai(struct client *c, const struct test_cfg *t)
 {
 	struct backend_cb cb = { on_token, on_tick, c };
@@ -324,7 +391,7 @@ static enum dc_err run_openai(struct client *c, const struct test_cfg *t)
 
 	req_init(&req, "openai", "gpt-4o-mini");
 	c->last_tick = t0;
-	rc = backend_openai_stream(&t->cfg, &req, &cb, &c->res, c->err, sizeof(c->err));
+	rc = run_backend(&t->cfg, &req, &cb, c);
 	c->took_ms = now_ms() - t0;
 	return rc;
 }
@@ -338,7 +405,7 @@ static enum dc_err run_ollama(struct client *c, const struct test_cfg *t)
 
 	req_init(&req, "ollama", "llama3.2");
 	c->last_tick = t0;
-	rc = backend_ollama_stream(&t->cfg, &req, &cb, &c->res, c->err, sizeof(c->err));
+	rc = run_backend(&t->cfg, &req, &cb, c);
 	c->took_ms = now_ms() - t0;
 	return rc;
 }
@@ -979,6 +1046,19 @@ int main(void)
 	RUN(test_ollama_list_models);
 	RUN(test_http_error_messages);
 	RUN(test_quote_and_utf8_helpers);
+	/* The same scenarios driven from outside, as relay.c runs them. */
+	driven = 1;
+	RUN_DRIVEN(test_openai_stream_end_to_end);
+	RUN_DRIVEN(test_ollama_stream_end_to_end);
+	RUN_DRIVEN(test_openai_401_quotes_message_without_key);
+	RUN_DRIVEN(test_html_error_page_is_reduced_to_text);
+	RUN_DRIVEN(test_huge_error_body_is_cut_short);
+	RUN_DRIVEN(test_early_close_is_reported);
+	RUN_DRIVEN(test_idle_timeout_fires_and_ticks_keep_coming);
+	RUN_DRIVEN(test_tick_hup_closes_connection_at_once);
+	RUN_DRIVEN(test_token_hup_closes_connection_at_once);
+	RUN_DRIVEN(test_tick_stops_a_silent_server);
+	RUN_DRIVEN(test_connection_refused_message);
 	curl_global_cleanup();
 	return check_summary();
 }
