@@ -18,7 +18,10 @@
  *
  * Recorded per stream, from the moment the request is handed to curl: time to the first
  * response header byte (ttfb), to the `start` event (direct: the first event or line),
- * to the first token; per token the delay; whether the stream ended with `done`
+ * to the first token; per token the delay, and apart from the others the delay of the
+ * stream's first token (for docchat it is the one that waited for everything docchat does
+ * before it relays: the search, the prompt, the model request); whether the stream ended
+ * with `done`
  * (direct: `data: [DONE]` or "done": true) and what went wrong otherwise. --watch
  * LABEL=PID[,PID...] also reads /proc for those processes: CPU (utime+stime) used
  * between the first request and the end of the last stream, resident memory just before
@@ -30,10 +33,13 @@
  *
  *   bench-loadclient --target docchat URL [-n N] [--requests M] [--tokens T] [--pace-ms P]
  *       [--ramp-ms R] [--provider openai|ollama] [--search none|all] [--stall-s S]
- *       [--watch LABEL=PID,...]... [--watch-tree LABEL=ROOT:COMM]... [--json]
+ *       [--question TEXT]... [--watch LABEL=PID,...]... [--watch-tree LABEL=ROOT:COMM]...
+ *       [--json]
  *
  * At most N streams are open at once, M (default N) in all; the first N start spread
- * over R ms (default 0: all at once). Prints a summary to stderr and, with --json, one
+ * over R ms (default 0: all at once). The question is "How often should I descale the
+ * machine?" unless --question is given; given more than once, request i asks question
+ * i modulo their number. Prints a summary to stderr and, with --json, one
  * JSON object with every figure to stdout (bench/run reads it). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -61,6 +67,9 @@
 #define LC_MAX_REASONS 16
 #define LC_SAMPLE_MS 50
 #define LC_MAX_EVENTS 1024
+#define LC_MAX_QUESTIONS 4096
+#define LC_QUESTION_MAX 1024	/* bytes of one question, before JSON escaping */
+#define LC_BODY_MAX 8192
 
 enum target { T_DOCCHAT, T_OPENAI, T_OLLAMA };
 
@@ -71,6 +80,7 @@ struct stream {
 	char url[512];
 	long long t0, t_hdr, t_start, t_first, t_end;
 	long long tokens;
+	long long first_delay;		/* the first token's delay, ns */
 	long status;
 	int done, errors, finished;
 	char err[160];			/* the first error event's text */
@@ -115,6 +125,9 @@ static int epfd;
 static CURLM *multi;
 static long long curl_deadline = -1;
 static struct series delays;	/* per token, ns */
+static struct series first_delays;	/* per stream, its first token's, ns */
+static const char *questions[LC_MAX_QUESTIONS];
+static int nquestions;
 
 static long long now_ns(void)
 {
@@ -357,8 +370,10 @@ static void stamps(struct stream *st, const char *s, long long now)
 		if (*s == 't' && isdigit((unsigned char)s[1])) {
 			long long ns = strtoll(s + 1, (char **)&s, 10);
 
-			if (st->tokens == 0)
+			if (st->tokens == 0) {
 				st->t_first = now;
+				st->first_delay = now - ns;
+			}
 			st->tokens++;
 			series_add(&delays, now - ns);
 			s--;
@@ -552,29 +567,65 @@ static void scenario_name(char *out, size_t n)
 	snprintf(out, n, "fake;tokens=%ld;pace_ms=%ld", tokens, pace_ms);
 }
 
-static void stream_prepare(struct stream *st, const char *session)
+/* s as a JSON string, quotes included, into out; 0 if it does not fit. */
+static int json_quote(char *out, size_t n, const char *s)
 {
-	char model[128], body[512];
+	size_t j = 0;
+
+	if (n < 3)
+		return 0;
+	out[j++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int w;
+
+		if (c == '"' || c == '\\')
+			w = snprintf(out + j, n - j, "\\%c", c);
+		else if (c < 0x20)
+			w = snprintf(out + j, n - j, "\\u%04x", c);
+		else
+			w = snprintf(out + j, n - j, "%c", c);
+		if (w < 0 || (size_t)w >= n - j)
+			return 0;
+		j += (size_t)w;
+	}
+	if (j + 2 > n)
+		return 0;
+	out[j++] = '"';
+	out[j] = 0;
+	return 1;
+}
+
+/* Request i: its question, its URL and body, its easy handle. */
+static void stream_prepare(struct stream *st, int i, const char *session)
+{
+	char model[128], body[LC_BODY_MAX], q[LC_BODY_MAX / 2];
+	const char *question = nquestions ? questions[i % nquestions] :
+				 "How often should I descale the machine?";
+	int w;
 
 	scenario_name(model, sizeof model);
 	memset(st, 0, sizeof *st);
+	if (!json_quote(q, sizeof q, question))
+		die("a question is too long");
 	st->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (target == T_DOCCHAT) {
 		snprintf(st->url, sizeof st->url, "%s/chat/%s/stream", base_url, session);
-		snprintf(body, sizeof body, "{\"question\":\"How often should I descale the machine?\","
-			 "\"model\":\"%s:%s\",\"search_mode\":\"%s\"}", provider, model, search_mode);
+		w = snprintf(body, sizeof body, "{\"question\":%s,\"model\":\"%s:%s\","
+			     "\"search_mode\":\"%s\"}", q, provider, model, search_mode);
 	} else if (target == T_OPENAI) {
 		snprintf(st->url, sizeof st->url, "%s/chat/completions", base_url);
-		snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
-			 "\"content\":\"How often should I descale the machine?\"}],\"stream\":true,"
-			 "\"stream_options\":{\"include_usage\":true}}", model);
+		w = snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":"
+			     "\"user\",\"content\":%s}],\"stream\":true,"
+			     "\"stream_options\":{\"include_usage\":true}}", model, q);
 		st->hdrs = curl_slist_append(st->hdrs, "Authorization: Bearer sk-bench");
 	} else {
 		snprintf(st->url, sizeof st->url, "%s/api/chat", base_url);
-		snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\","
-			 "\"content\":\"How often should I descale the machine?\"}],\"stream\":true}",
-			 model);
+		w = snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":"
+			     "\"user\",\"content\":%s}],\"stream\":true}", model, q);
 	}
+	if (w < 0 || (size_t)w >= sizeof body)
+		die("a request body is too long");
 	st->body = strdup(body);
 	st->easy = curl_easy_init();
 	if (!st->easy || !st->body || !st->hdrs)
@@ -699,8 +750,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bench-loadclient --target docchat|openai|ollama URL [-n N] [--requests M]\n"
 		"       [--tokens T] [--pace-ms P] [--ramp-ms R] [--provider openai|ollama]\n"
-		"       [--search none|all] [--stall-s S] [--watch LABEL=PID,...]...\n"
-		"       [--watch-tree LABEL=ROOTPID:COMM]... [--json]\n");
+		"       [--search none|all] [--stall-s S] [--question TEXT]...\n"
+		"       [--watch LABEL=PID,...]... [--watch-tree LABEL=ROOTPID:COMM]... [--json]\n");
 	exit(2);
 }
 
@@ -780,6 +831,10 @@ int main(int argc, char **argv)
 			provider = v;
 		} else if (strcmp(a, "--search") == 0) {
 			search_mode = v;
+		} else if (strcmp(a, "--question") == 0) {
+			if (nquestions == LC_MAX_QUESTIONS || strlen(v) > LC_QUESTION_MAX)
+				usage();
+			questions[nquestions++] = v;
 		} else if (strcmp(a, "--stall-s") == 0) {
 			stall_s = atoi(v);
 		} else if (strcmp(a, "--watch") == 0) {
@@ -813,7 +868,7 @@ int main(int argc, char **argv)
 		curl_easy_cleanup(e);
 	}
 	for (int i = 0; i < total; i++)
-		stream_prepare(&streams[i], sessions ? sessions[i] : NULL);
+		stream_prepare(&streams[i], i, sessions ? sessions[i] : NULL);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	multi = curl_multi_init();
@@ -911,6 +966,7 @@ int main(int argc, char **argv)
 				series_add(&tstart, st->t_start - st->t0);
 			if (st->t_first) {
 				series_add(&tfirst, st->t_first - st->t0);
+				series_add(&first_delays, st->first_delay);
 				if (!t_first_token || st->t_first < t_first_token)
 					t_first_token = st->t_first;
 			}
@@ -949,6 +1005,7 @@ int main(int argc, char **argv)
 	busy_pct = all1 > all0 ? 100.0 * (double)(busy1 - busy0) / (double)(all1 - all0) : 0;
 
 	qsort(delays.v, delays.n, sizeof *delays.v, cmp_ll);
+	qsort(first_delays.v, first_delays.n, sizeof *first_delays.v, cmp_ll);
 	qsort(ttfb.v, ttfb.n, sizeof *ttfb.v, cmp_ll);
 	qsort(tstart.v, tstart.n, sizeof *tstart.v, cmp_ll);
 	qsort(tfirst.v, tfirst.n, sizeof *tfirst.v, cmp_ll);
@@ -964,6 +1021,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "start  %9.3f %9.3f %9.3f\n", pct(&tstart, 50), pct(&tstart, 99), pct(&tstart, 100));
 	fprintf(stderr, "first  %9.3f %9.3f %9.3f\n", pct(&tfirst, 50), pct(&tfirst, 99), pct(&tfirst, 100));
 	fprintf(stderr, "delay  %9.3f %9.3f %9.3f\n", pct(&delays, 50), pct(&delays, 99), pct(&delays, 100));
+	fprintf(stderr, "delay1 %9.3f %9.3f %9.3f   (each stream's first token)\n",
+		pct(&first_delays, 50), pct(&first_delays, 99), pct(&first_delays, 100));
 	for (int i = 0; i < nwatch; i++) {
 		const struct watch *w = &watches[i];
 
@@ -1009,7 +1068,8 @@ int main(int argc, char **argv)
 		print_pcts(f, "start_ms", &tstart, 0);
 		print_pcts(f, "first_chunk_ms", &tfirst, 0);
 		print_pcts(f, "duration_ms", &dur, 0);
-		print_pcts(f, "delay_ms", &delays, 1);
+		print_pcts(f, "delay_ms", &delays, 0);
+		print_pcts(f, "first_delay_ms", &first_delays, 1);
 		fprintf(f, "}\n");
 	}
 	curl_multi_cleanup(multi);
