@@ -14,6 +14,7 @@
  *
  *   bench/run-search 10000 100000 1000000     (builds with -O2 and runs this)
  *   bench-search [--queries Q] [--keep] SIZE...
+ *   bench-search [--queries Q] --db FILE      (search a library kept by --keep again)
  *
  * Not part of `make check`; see bench/README.md for results. */
 #include <errno.h>
@@ -346,8 +347,9 @@ static void remove_db(const char *dir, int keep)
 	rmdir(dir);
 }
 
-/* Build and measure one size; prints the table row. Runs in its own process. */
-static int bench_size(long long n, int queries, int keep)
+/* Build and measure one size (or, with db, search that library as it is); prints the
+ * table row. Runs in its own process. */
+static int bench_size(long long n, int queries, int keep, const char *db)
 {
 	struct config cfg;
 	struct store *st = NULL;
@@ -356,9 +358,12 @@ static int bench_size(long long n, int queries, int keep)
 	int ok;
 
 	memset(&r, 0, sizeof(r));
-	if (!mkdtemp(dir))
+	if (db)
+		snprintf(path, sizeof(path), "%s", db);
+	else if (!mkdtemp(dir))
 		return fail("temporary directory", strerror(errno));
-	snprintf(path, sizeof(path), "%s/bench.db", dir);
+	else
+		snprintf(path, sizeof(path), "%s/bench.db", dir);
 	ok = config_load(&cfg, err, sizeof(err)) == DC_OK;
 	if (!ok)
 		return fail("configuration", err);
@@ -368,17 +373,26 @@ static int bench_size(long long n, int queries, int keep)
 		ok = 0;
 	if (!ok)
 		fail("setup", err);
-	ok = ok && fill_text(st, &cfg, n, &r) && fill_vectors(st, &r) && load_index(st, &r) &&
-	     run_queries(st, &cfg, queries, &r);
+	if (db)
+		ok = ok && load_index(st, &r) && run_queries(st, &cfg, queries, &r);
+	else
+		ok = ok && fill_text(st, &cfg, n, &r) && fill_vectors(st, &r) &&
+		     load_index(st, &r) && run_queries(st, &cfg, queries, &r);
 	r.rss_mb = rss_mb();
-	if (ok)
+	if (ok && db)
+		printf("| %zu (kept) | – | – | %.2f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %ld |\n",
+		       vectors_index_count(vectors_index_shared(BENCH_MODEL, err, sizeof(err)),
+					   NULL), r.load_s, r.p50[0], r.p99[0], r.p50[1],
+		       r.p99[1], r.p50[2], r.p99[2], r.rss_mb);
+	else if (ok)
 		printf("| %lld | %.1f | %.0f | %.2f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %ld |\n",
 		       r.chunks, r.ingest_mb_s, r.vectors_per_s, r.load_s, r.p50[0], r.p99[0],
 		       r.p50[1], r.p99[1], r.p50[2], r.p99[2], r.rss_mb);
 	fflush(stdout);
 	store_close(st);
 	config_free(&cfg);
-	remove_db(dir, keep);
+	if (!db)
+		remove_db(dir, keep);
 	return ok;
 }
 
@@ -398,7 +412,9 @@ static int parse_count(const char *s, long long *out)
 static int usage(void)
 {
 	fprintf(stderr, "usage: bench-search [--queries Q] [--keep] SIZE...\n"
-		"  SIZE: chunks in the generated library, e.g. 10000 100000 1000000\n");
+		"       bench-search [--queries Q] --db FILE\n"
+		"  SIZE: chunks in the generated library, e.g. 10000 100000 1000000\n"
+		"  --keep: leave each library's database in /tmp; --db: search one such again\n");
 	return 2;
 }
 
@@ -406,6 +422,7 @@ int main(int argc, char **argv)
 {
 	long long queries = BENCH_QUERIES_DEFAULT, n;
 	int i, status = 0, keep = 0, sizes = 0;
+	const char *db = NULL;
 	pid_t pid;
 
 	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -413,15 +430,19 @@ int main(int argc, char **argv)
 			i++;
 		else if (strcmp(argv[i], "--keep") == 0)
 			keep = 1;
+		else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+			db = argv[++i];
 		else
 			return usage();
 	}
-	if (i >= argc || !vocab_init())
+	if ((db ? i != argc : i >= argc) || !vocab_init())
 		return usage();
 	printf("| chunks | ingest MB/s | vectors stored/s | index load s | keyword p50 / p99 ms "
 	       "| vector p50 / p99 ms | hybrid p50 / p99 ms | RSS MB |\n"
 	       "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	fflush(stdout);
+	if (db && !bench_size(0, (int)queries, 0, db))
+		status = 1;
 	for (; i < argc; i++, sizes++) {
 		int ws = 0;
 
@@ -434,7 +455,7 @@ int main(int argc, char **argv)
 		}
 		if (pid == 0) {
 			rng_state ^= (uint64_t)n * 0x100000001B3ULL;
-			_exit(bench_size(n, (int)queries, keep) ? 0 : 1);
+			_exit(bench_size(n, (int)queries, keep, NULL) ? 0 : 1);
 		}
 		if (waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
 			status = 1;

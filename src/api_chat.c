@@ -407,7 +407,7 @@ static int hand_over(struct request *r, struct chat_stream *c, long long slot)
 
 /* Stream the answer; 1 when it was handed to the relay (which then owns the slot). */
 static int run_stream(struct request *r, struct chat_params *p, long long user_msg_id,
-		      long long slot)
+		      long long answer_id, long long slot)
 {
 	struct chat_stream *c = calloc(1, sizeof *c);
 	struct chat_sink sink = { sink_event, sink_tick, sink_elapsed, c };
@@ -431,7 +431,7 @@ static int run_stream(struct request *r, struct chat_params *p, long long user_m
 		chat_stream_free(c);
 		return 0;
 	}
-	rc = chat_run_prepare(c->run, r->store, user_msg_id);
+	rc = chat_run_prepare(c->run, r->store, user_msg_id, answer_id);
 	if (rc == DC_OK && hand_over(r, c, slot))
 		return 1;
 	if (rc == DC_OK)
@@ -449,7 +449,7 @@ void api_chat_stream(struct request *r)
 	struct chat_input in;
 	struct chat_params p;
 	struct store_session s;
-	long long user_msg_id = 0, slot = 0;
+	long long user_msg_id = 0, answer_id = 0, slot = 0;
 	enum dc_err rc;
 
 	memset(&in, 0, sizeof in);
@@ -482,12 +482,12 @@ void api_chat_stream(struct request *r)
 	/* Last check before anything is stored: a refused question leaves no trace. */
 	if (!limit_stream_begin(r, &slot))
 		goto out;
-	rc = chat_store_question(r->store, &p, &user_msg_id, err, sizeof err);
+	rc = chat_store_question(r->store, &p, &user_msg_id, &answer_id, err, sizeof err);
 	if (rc != DC_OK) {
 		response_error(r, response_status_for(rc == DC_NOMEM ? DC_SYSTEM : DC_DB), "%s", err);
 		goto out;
 	}
-	if (run_stream(r, &p, user_msg_id, slot))
+	if (run_stream(r, &p, user_msg_id, answer_id, slot))
 		slot = 0;	/* the relay gives it back */
 out:
 	limit_stream_end(r, slot);

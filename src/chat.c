@@ -3,11 +3,12 @@
  * Order of work, which is also the order of events:
  *   start -> status "Searching documents..." -> search [-> status "Vector search
  *   unavailable (...); using keyword search" when the embedding server failed]
- *   -> history + prompt -> sources -> assistant row stored as 'streaming'
- *   -> status "Generating response..." -> chunk per token -> grounding -> row finished
- *   -> metadata -> done.
- * The assistant row is written as 'streaming' before the first token so that a process
- * killed mid-answer leaves a row that start-up marks 'interrupted'.
+ *   -> history + prompt -> sources -> status "Generating response..." -> chunk per
+ *   token -> grounding -> row finished -> metadata -> done.
+ * The question and the assistant row (as 'streaming') are stored together before the
+ * stream starts (chat_store_question), in one write, so that a database failure is
+ * still an HTTP error, no write stands between the request and the model, and a
+ * process killed mid-answer leaves a row that start-up marks 'interrupted'.
  *
  * Two limits end an answer from here, whatever the model does: DOCCHAT_MAX_TOKENS (sent
  * to the model too, but a model server may ignore it, and the extractive backend knows
@@ -80,10 +81,11 @@ enum dc_err chat_resolve_model(const struct config *cfg, const char *requested,
 }
 
 enum dc_err chat_store_question(struct store *st, const struct chat_params *p,
-				long long *user_msg_id, char *err, size_t errlen)
+				long long *user_msg_id, long long *answer_id, char *err,
+				size_t errlen)
 {
-	return store_message_add(st, p->session_id, "user", p->question, "complete", NULL,
-				 user_msg_id, err, errlen);
+	return store_exchange_begin(st, p->session_id, p->question, p->model.full, user_msg_id,
+				    answer_id, err, errlen);
 }
 
 /* Why docchat itself stopped the model. */
@@ -590,9 +592,6 @@ static enum dc_err prepare(struct answer *a, long long user_msg_id)
 		rc = build_prompt(a);
 	if (rc == DC_OK)
 		rc = emit_sources(a);
-	if (rc == DC_OK)
-		rc = store_message_add(a->st, a->p->session_id, "assistant", "", "streaming",
-				       a->p->model.full, &a->message_id, a->err, sizeof a->err);
 	return rc == DC_OK ? emit_status(a, "Generating response...") : rc;
 }
 
@@ -629,7 +628,7 @@ static enum dc_err answer_end(struct answer *a, enum dc_err rc, struct chat_outc
 }
 
 enum dc_err chat_answer(const struct config *cfg, struct store *st,
-			const struct chat_params *p, long long user_msg_id,
+			const struct chat_params *p, long long user_msg_id, long long answer_id,
 			const struct chat_sink *sink, struct chat_outcome *out)
 {
 	struct answer a;
@@ -637,6 +636,7 @@ enum dc_err chat_answer(const struct config *cfg, struct store *st,
 
 	answer_init(&a, cfg, p, sink);
 	a.st = st;
+	a.message_id = answer_id;
 	rc = emit_start(&a);
 	if (rc == DC_OK)
 		rc = prepare(&a, user_msg_id);
@@ -712,11 +712,13 @@ void chat_run_set_sink(struct chat_run *run, const struct chat_sink *sink)
 	run->a.sink_copy = *sink;
 }
 
-enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id)
+enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id,
+			     long long answer_id)
 {
 	enum dc_err rc;
 
 	run->a.st = st;
+	run->a.message_id = answer_id;
 	rc = emit_start(&run->a);
 	if (rc == DC_OK)
 		rc = prepare(&run->a, user_msg_id);

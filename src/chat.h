@@ -67,17 +67,19 @@ struct chat_outcome {
 	char error[DC_ERRMAX];		/* when status is "error" */
 };
 
-/* Store the user's question in the session. Run before the stream starts, so a
- * database failure can still be an HTTP 503. */
+/* Store the user's question in the session, with the row of its answer (status
+ * 'streaming'), in one transaction. Run before the stream starts, so a database failure
+ * can still be an HTTP 503. */
 enum dc_err chat_store_question(struct store *st, const struct chat_params *p,
-				long long *user_msg_id, char *err, size_t errlen);
+				long long *user_msg_id, long long *answer_id, char *err,
+				size_t errlen);
 
 /* Produce the answer: start, status, sources, status, chunk..., metadata, done (or
  * error, done). Returns DC_OK when the sequence was delivered to the end (the answer
  * itself may have failed: see out->status), DC_HUP when the client left (the partial
  * answer is stored as interrupted). */
 enum dc_err chat_answer(const struct config *cfg, struct store *st,
-			const struct chat_params *p, long long user_msg_id,
+			const struct chat_params *p, long long user_msg_id, long long answer_id,
 			const struct chat_sink *sink, struct chat_outcome *out);
 
 /* ---- the same answer in phases, for a caller that streams the model's part on
@@ -98,9 +100,10 @@ enum dc_err chat_run_new(const struct config *cfg, const struct chat_params *p,
 /* Send later events to sink instead (copied). */
 void chat_run_set_sink(struct chat_run *run, const struct chat_sink *sink);
 
-/* start, status, search, sources, the assistant row stored as 'streaming', status
- * "Generating response...". On failure go straight to chat_run_finish with the code. */
-enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id);
+/* start, status, search, sources, status "Generating response..." (the rows come from
+ * chat_store_question). On failure go straight to chat_run_finish with the code. */
+enum dc_err chat_run_prepare(struct chat_run *run, struct store *st, long long user_msg_id,
+			     long long answer_id);
 
 /* The model's answer on this thread (blocking), as chat_answer runs it. */
 enum dc_err chat_run_generate(struct chat_run *run);

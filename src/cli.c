@@ -447,7 +447,7 @@ static int cmd_ask(struct cli *c, int argc, char **argv)
 	struct term t;
 	struct chat_sink sink = { term_event, term_tick, term_elapsed, &t };
 	struct chat_outcome out;
-	long long user_id = 0;
+	long long user_id = 0, answer_id = 0;
 	int status = 1;
 
 	memset(&o, 0, sizeof o);
@@ -473,11 +473,11 @@ static int cmd_ask(struct cli *c, int argc, char **argv)
 	p.top_k = (int)o.top_k;
 	p.temperature = o.temperature;
 	p.prompt_out = o.show_prompt ? stderr : NULL;
-	if (chat_store_question(c->st, &p, &user_id, c->err, sizeof c->err) != DC_OK) {
+	if (chat_store_question(c->st, &p, &user_id, &answer_id, c->err, sizeof c->err) != DC_OK) {
 		fprintf(stderr, "docchat: %s\n", c->err);
 		goto out;
 	}
-	chat_answer(&c->cfg, c->st, &p, user_id, &sink, &out);
+	chat_answer(&c->cfg, c->st, &p, user_id, answer_id, &sink, &out);
 	putchar('\n');
 	print_sources(&t);
 	fprintf(stderr, "session %s, model %s\n", s.id, p.model.full);

@@ -15,7 +15,9 @@
  * server closes the connection, the finishing thread reads it through sse_io.
  *
  * Writes never block: what the socket does not take waits in the stream's buffer and
- * goes out on EPOLLOUT. When more than RELAY_PAUSE_BYTES wait, the model's transfer is
+ * goes out on EPOLLOUT. Every event is written as soon as it exists; the events made
+ * from one read of the model's socket (a flood may bring many tokens at once) are
+ * written together when curl returns, a few microseconds later. When more than RELAY_PAUSE_BYTES wait, the model's transfer is
  * paused (curl stops reading it, so TCP pushes back on the model server) until the
  * buffer is empty again; extractive words wait likewise.
  *
@@ -86,6 +88,8 @@ struct relay_stream {
 	enum dc_err end_rc;
 	int paused;
 	int want_pause;
+	int dirty;				/* written to during a curl batch */
+	struct relay_stream *dnext;		/* in the relay's dirty list */
 	long long next_word_ms;			/* extractive: when the next word is due */
 	long long closing_since;
 };
@@ -103,6 +107,8 @@ struct relay {
 	atomic_size_t nstreams;			/* adopted and not yet closed */
 	int pause_wanted;			/* some stream wants its model paused */
 	struct watch *released;			/* curl sockets gone during this batch */
+	int batching;				/* inside curl: writes wait for its end */
+	struct relay_stream *dirty;		/* streams written to meanwhile */
 	long long word_due;			/* ms when an extractive word is due; -1 */
 	atomic_int stop;
 };
@@ -215,6 +221,30 @@ static void read_client(struct relay_stream *s)
 	}
 }
 
+/* Write what waits, and pause the model if the client falls too far behind. */
+static void send_now(struct relay_stream *s)
+{
+	flush_out(s);
+	if (s->brun && !s->paused && pending(s) > RELAY_PAUSE_BYTES) {
+		s->want_pause = 1;
+		s->relay->pause_wanted = 1;
+	}
+}
+
+/* After a curl batch: send what its data produced, stream by stream. */
+static void send_dirty(struct relay *r)
+{
+	while (r->dirty) {
+		struct relay_stream *s = r->dirty;
+
+		r->dirty = s->dnext;
+		s->dnext = NULL;
+		s->dirty = 0;
+		if (s->state == RS_STREAMING)
+			send_now(s);
+	}
+}
+
 enum dc_err relay_stream_write(void *ud, const char *p, size_t n)
 {
 	struct relay_stream *s = ud;
@@ -229,12 +259,14 @@ enum dc_err relay_stream_write(void *ud, const char *p, size_t n)
 		s->sent = 0;	/* out is empty again */
 		return DC_HUP;
 	}
-	if (s->state == RS_STREAMING) {
-		flush_out(s);
-		if (s->brun && !s->paused && pending(s) > RELAY_PAUSE_BYTES) {
-			s->want_pause = 1;
-			s->relay->pause_wanted = 1;
+	if (s->state == RS_STREAMING && s->relay->batching) {
+		if (!s->dirty) {
+			s->dirty = 1;
+			s->dnext = s->relay->dirty;
+			s->relay->dirty = s;
 		}
+	} else if (s->state == RS_STREAMING) {
+		send_now(s);
 	}
 	return atomic_load(&s->gone) ? DC_HUP : DC_OK;
 }
@@ -445,11 +477,16 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* Let curl work on fd (or its timers). The events that the data it reads produces go
+ * out together when it returns: those that arrived in one read leave in one write. */
 static void curl_action(struct relay *r, curl_socket_t fd, int mask)
 {
 	int running_handles;
 
+	r->batching = 1;
 	curl_multi_socket_action(r->multi, fd, mask, &running_handles);
+	r->batching = 0;
+	send_dirty(r);
 }
 
 /* Transfers curl finished. */

@@ -8,6 +8,15 @@
  * never make the query fail. The tokenizer in the index (porter, unicode61) then splits
  * and stems each quoted string as it did the documents.
  *
+ * Keyword search does not send every word. English stop words go first (words.c's
+ * list: "what", "is", "the" are in nearly every chunk and say nothing of the topic),
+ * unless the question has nothing else. Then the index counts the chunks holding each
+ * remaining word, which BM25 needs anyway for its IDF, and a word that no chunk holds,
+ * or that at least half of them hold while a rarer word is there, is left out:
+ * FTS5's BM25 gives the latter an IDF of 1e-6, so it could only break ties, yet
+ * reading its postings would cost more than all the others together. The counts go
+ * to the store with the query, which ranks without counting again (store.c).
+ *
  * Vector search embeds the question with a deadline (SEARCH_EMBED_TIMEOUT_S: a question
  * waits on it) and scans the process's shared index after refreshing it. Hybrid search
  * fetches SEARCH_DEPTH_FACTOR * top_k from each half and fuses them by reciprocal rank
@@ -18,6 +27,7 @@
  * query and the SQL belong to store.c, vectors to vectors.c; prompts and answers to
  * others. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +40,7 @@
 #include "embed.h"
 #include "search.h"
 #include "vectors.h"
+#include "words.h"
 
 #define SEARCH_MAX_WORDS 64		/* distinct words kept from a question */
 #define SEARCH_QUERY_MAX (1024 * 1024)	/* longest MATCH expression built */
@@ -84,39 +95,110 @@ static enum dc_err append_quoted(struct buf *out, const struct word *w)
 	return rc;
 }
 
-enum dc_err search_fts_query(const char *text, size_t len, struct buf *out)
+/* The next word of text[*pos, len) into *w; 0 when none is left. */
+static int next_word(const char *text, size_t len, size_t *pos, struct word *w)
 {
-	struct word words[SEARCH_MAX_WORDS];
-	size_t nwords = 0, i = 0, j, k;
+	size_t i = *pos, j;
+
+	while (i < len && !is_word_byte((unsigned char)text[i]))
+		i++;
+	if (i >= len) {
+		*pos = len;
+		return 0;
+	}
+	for (j = i; j < len && is_word_byte((unsigned char)text[j]); j++)
+		;
+	w->p = text + i;
+	w->len = j - i;
+	*pos = j;
+	return 1;
+}
+
+/* Add w to words[0, *n) unless it is there already (or the list is full). */
+static void add_word(struct word *words, size_t *n, const struct word *w)
+{
+	size_t k;
+
+	for (k = 0; k < *n; k++)
+		if (word_eq(&words[k], w))
+			return;
+	if (*n < SEARCH_MAX_WORDS)
+		words[(*n)++] = *w;
+}
+
+/* Is w an English stop word (ASCII case ignored)? */
+static int is_stop_word(const struct word *w)
+{
+	char low[WORDS_KEY_MAX];
+	size_t i;
+
+	if (w->len >= sizeof(low))
+		return 0;
+	for (i = 0; i < w->len; i++)
+		low[i] = (char)ascii_lower((unsigned char)w->p[i]);
+	return words_is_stop(low, w->len);
+}
+
+/* The distinct words of text, or with content only its words that are not stop words
+ * (when it has any: a question of stop words alone keeps them all). */
+static size_t question_words(const char *text, size_t len, int content_only,
+			     struct word *words)
+{
+	struct word stops[SEARCH_MAX_WORDS], w;
+	size_t n = 0, nstops = 0, pos = 0;
+
+	while (n < SEARCH_MAX_WORDS && next_word(text, len, &pos, &w)) {
+		if (content_only && is_stop_word(&w))
+			add_word(stops, &nstops, &w);
+		else
+			add_word(words, &n, &w);
+	}
+	if (n == 0 && nstops > 0) {
+		memcpy(words, stops, nstops * sizeof(*stops));
+		n = nstops;
+	}
+	return n;
+}
+
+static enum dc_err join_words(const struct word *words, size_t n, struct buf *out)
+{
 	enum dc_err rc = DC_OK;
+	size_t k;
 
 	buf_reset(out);
-	while (i < len && nwords < SEARCH_MAX_WORDS) {
-		struct word w;
-		int dup = 0;
-
-		while (i < len && !is_word_byte((unsigned char)text[i]))
-			i++;
-		if (i >= len)
-			break;
-		j = i;
-		while (j < len && is_word_byte((unsigned char)text[j]))
-			j++;
-		w.p = text + i;
-		w.len = j - i;
-		i = j;
-		for (k = 0; k < nwords && !dup; k++)
-			dup = word_eq(&words[k], &w);
-		if (!dup)
-			words[nwords++] = w;
-	}
-	for (k = 0; rc == DC_OK && k < nwords; k++) {
+	for (k = 0; rc == DC_OK && k < n; k++) {
 		if (k)
 			rc = buf_appends(out, " OR ");
 		if (rc == DC_OK)
 			rc = append_quoted(out, &words[k]);
 	}
 	return rc;
+}
+
+enum dc_err search_fts_query(const char *text, size_t len, struct buf *out)
+{
+	struct word words[SEARCH_MAX_WORDS];
+
+	return join_words(words, question_words(text, len, 0, words), out);
+}
+
+size_t search_prune_terms(const long long *hits, size_t n, long long rows,
+			  unsigned char *keep)
+{
+	size_t i, kept = 0;
+	int informative = 0;
+
+	/* FTS5 floors the IDF of a word in at least half the rows at 1e-6: such a word
+	 * adds nothing to a score next to any rarer one, but its postings would all be
+	 * read. */
+	for (i = 0; i < n; i++)
+		if (hits[i] > 0 && 2 * hits[i] < rows)
+			informative = 1;
+	for (i = 0; i < n; i++) {
+		keep[i] = hits[i] > 0 && (!informative || 2 * hits[i] < rows);
+		kept += keep[i];
+	}
+	return kept;
 }
 
 double search_score_bm25(double bm25)
@@ -141,30 +223,66 @@ void search_hits_free(struct search_hit *hits, size_t n)
 	free(hits);
 }
 
+/* The FTS5 expression for question's content words that are worth searching for, in
+ * match, with what the index counted for each (*rows, hits); *n 0 when none is. */
+static enum dc_err keyword_terms(struct store *st, const char *question, struct buf *match,
+				 long long *rows, long long *hits, size_t *n, char *err,
+				 size_t errlen)
+{
+	struct word words[SEARCH_MAX_WORDS];
+	unsigned char keep[SEARCH_MAX_WORDS];
+	size_t nw = question_words(question, strlen(question), 1, words), i, m = 0;
+	long long r;
+	enum dc_err rc = DC_OK;
+
+	*rows = 0;
+	*n = 0;
+	for (i = 0; i < nw && rc == DC_OK; i++) {
+		buf_reset(match);
+		rc = append_quoted(match, &words[i]);
+		if (rc != DC_OK)
+			return dc_fail(err, errlen, rc, "keyword search: question too long to search");
+		rc = store_fts_count(st, buf_str(match), &r, &hits[i], err, errlen);
+		if (r > *rows)
+			*rows = r;
+	}
+	if (rc != DC_OK)
+		return rc;
+	search_prune_terms(hits, nw, *rows, keep);
+	for (i = 0; i < nw; i++) {
+		if (!keep[i])
+			continue;
+		hits[m] = hits[i];
+		words[m++] = words[i];
+	}
+	rc = join_words(words, m, match);
+	if (rc != DC_OK)
+		return dc_fail(err, errlen, rc, "keyword search: question too long to search");
+	*n = m;
+	return DC_OK;
+}
+
 enum dc_err search_keyword(struct store *st, const char *owner, const char *question,
 			   const long long *doc_ids, size_t ndocs, int top_k,
 			   struct search_hit **out, size_t *n, char *err, size_t errlen)
 {
-	struct buf query;
+	struct buf match;
 	struct store_hit *hits = NULL;
 	struct search_hit *res = NULL;
-	size_t nhits = 0, i;
+	long long counts[SEARCH_MAX_WORDS], rows = 0;
+	size_t nhits = 0, nterms = 0, i;
 	enum dc_err rc;
 
 	*out = NULL;
 	*n = 0;
-	buf_init(&query, SEARCH_QUERY_MAX);
+	buf_init(&match, SEARCH_QUERY_MAX);
 	if (!question || top_k <= 0)
 		return DC_OK;
-	rc = search_fts_query(question, strlen(question), &query);
-	if (rc != DC_OK) {
-		rc = dc_fail(err, errlen, rc, "keyword search: question too long to search");
-		goto out;
-	}
-	if (query.len == 0)
-		goto out;	/* no words: nothing can match */
-	rc = store_search_fts(st, owner, buf_str(&query), doc_ids, ndocs, top_k, &hits, &nhits,
-			      err, errlen);
+	rc = keyword_terms(st, question, &match, &rows, counts, &nterms, err, errlen);
+	if (rc != DC_OK || nterms == 0)
+		goto out;	/* no words, or none that any chunk holds */
+	rc = store_search_fts_counted(st, owner, buf_str(&match), rows, counts, nterms,
+				      doc_ids, ndocs, top_k, &hits, &nhits, err, errlen);
 	if (rc != DC_OK || nhits == 0)
 		goto out;
 	res = calloc(nhits, sizeof(*res));
@@ -184,7 +302,7 @@ enum dc_err search_keyword(struct store *st, const char *owner, const char *ques
 out:
 	search_hits_free(res, 0);
 	store_hits_free(hits, nhits);
-	buf_free(&query);
+	buf_free(&match);
 	return rc;
 }
 
@@ -295,38 +413,77 @@ size_t search_fuse(const long long *kw, size_t nkw, const long long *vec, size_t
 
 /* ---- the vector half ---- */
 
+/* One vector scan: its inputs, and its result in out[0, n) or its failure in rc/err. */
+struct nearest_job {
+	struct vectors_index *ix;
+	const float *q;
+	int dim;
+	const char *owner;
+	const long long *doc_ids;
+	size_t ndocs, k;
+	struct vectors_hit *out;	/* k, owned */
+	size_t n;
+	enum dc_err rc;
+	char err[DC_ERRMAX];
+};
+
+/* Bring the index up to date and make room for the scan (the part that needs st). */
+static enum dc_err nearest_prepare(struct store *st, const struct config *cfg,
+				   struct nearest_job *job, char *err, size_t errlen)
+{
+	struct embed_model m;
+	enum dc_err rc;
+
+	job->out = NULL;
+	job->n = 0;
+	rc = embed_model_parse(cfg, cfg->embed_model, &m, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	job->ix = vectors_index_shared(m.full, err, errlen);
+	if (!job->ix)
+		return DC_NOMEM;
+	rc = vectors_index_refresh(job->ix, st, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	job->out = calloc(job->k ? job->k : 1, sizeof(*job->out));
+	if (!job->out)
+		return dc_fail(err, errlen, DC_NOMEM, "vector search: out of memory");
+	return DC_OK;
+}
+
+static void *nearest_scan(void *arg)
+{
+	struct nearest_job *job = arg;
+
+	job->rc = vectors_index_search(job->ix, job->q, job->dim, job->owner, job->doc_ids,
+				       job->ndocs, job->k, job->out, &job->n, job->err,
+				       sizeof(job->err));
+	return NULL;
+}
+
 /* The k chunks nearest to q. A failure here is the vector half's: *vector_failed = 1. */
 static enum dc_err nearest(struct store *st, const struct config *cfg, const char *owner,
 			   const float *q, int dim, const long long *doc_ids, size_t ndocs,
 			   size_t k, struct vectors_hit **out, size_t *n, int *vector_failed,
 			   char *err, size_t errlen)
 {
-	struct embed_model m;
-	struct vectors_index *ix;
+	struct nearest_job job = { NULL, q, dim, owner, doc_ids, ndocs, k, NULL, 0, DC_OK, "" };
 	enum dc_err rc;
 
 	*out = NULL;
 	*n = 0;
 	*vector_failed = 1;
-	rc = embed_model_parse(cfg, cfg->embed_model, &m, err, errlen);
-	if (rc != DC_OK)
-		return rc;
-	ix = vectors_index_shared(m.full, err, errlen);
-	if (!ix)
-		return DC_NOMEM;
-	rc = vectors_index_refresh(ix, st, err, errlen);
-	if (rc != DC_OK)
-		return rc;
-	*out = calloc(k ? k : 1, sizeof(**out));
-	if (!*out)
-		return dc_fail(err, errlen, DC_NOMEM, "vector search: out of memory");
-	rc = vectors_index_search(ix, q, dim, owner, doc_ids, ndocs, k, *out, n, err, errlen);
+	rc = nearest_prepare(st, cfg, &job, err, errlen);
+	if (rc == DC_OK) {
+		nearest_scan(&job);
+		rc = job.rc == DC_OK ? DC_OK : dc_fail(err, errlen, job.rc, "%s", job.err);
+	}
 	if (rc != DC_OK) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
+		free(job.out);
 		return rc;
 	}
+	*out = job.out;
+	*n = job.n;
 	*vector_failed = 0;
 	return DC_OK;
 }
@@ -420,7 +577,9 @@ out:
 	return rc;
 }
 
-/* Hybrid mode: both halves SEARCH_DEPTH_FACTOR * top_k deep, fused, top_k kept. */
+/* Hybrid mode: both halves SEARCH_DEPTH_FACTOR * top_k deep, fused, top_k kept. The
+ * vector scan (memory only, once the index is fresh) runs on a thread of its own while
+ * this one asks SQLite for the keyword half. */
 static enum dc_err run_hybrid(struct store *st, const struct config *cfg, const char *owner,
 			      const char *question, const float *q, int dim,
 			      const long long *doc_ids, size_t ndocs, int top_k,
@@ -428,19 +587,38 @@ static enum dc_err run_hybrid(struct store *st, const struct config *cfg, const 
 			      char *err, size_t errlen)
 {
 	int depth = top_k > INT32_MAX / SEARCH_DEPTH_FACTOR ? INT32_MAX : top_k * SEARCH_DEPTH_FACTOR;
+	struct nearest_job job = { NULL, q, dim, owner, doc_ids, ndocs, 0, NULL, 0, DC_OK, "" };
 	struct search_hit *kh = NULL, *res = NULL;
 	struct vectors_hit *vh = NULL;
+	pthread_t scanner;
+	int started;
 	struct search_fused *fused = NULL;
 	long long *ids = NULL;
 	size_t nk = 0, nv = 0, nf, m, got = 0, i;
 	enum dc_err rc;
 
-	rc = nearest(st, cfg, owner, q, dim, doc_ids, ndocs, (size_t)depth, &vh, &nv,
-		     vector_failed, err, errlen);
+	job.k = (size_t)depth;
+	*vector_failed = 1;
+	rc = nearest_prepare(st, cfg, &job, err, errlen);
+	vh = job.out;
 	if (rc != DC_OK)
 		goto out;
+	*vector_failed = 0;
+	started = pthread_create(&scanner, NULL, nearest_scan, &job) == 0;
 	rc = search_keyword(st, owner, question, doc_ids, ndocs, depth, &kh, &nk, err, errlen);
-	if (rc != DC_OK || nk + nv == 0)
+	if (started)
+		pthread_join(scanner, NULL);
+	else if (rc == DC_OK)
+		nearest_scan(&job);	/* no thread to be had: one after the other */
+	if (rc != DC_OK)
+		goto out;
+	if (job.rc != DC_OK) {
+		*vector_failed = 1;
+		rc = dc_fail(err, errlen, job.rc, "%s", job.err);
+		goto out;
+	}
+	nv = job.n;
+	if (nk + nv == 0)
 		goto out;
 	ids = calloc(nk + nv, sizeof(*ids));
 	fused = calloc(nk + nv, sizeof(*fused));

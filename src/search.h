@@ -2,7 +2,8 @@
  *
  * Keyword search turns user text into a safe FTS5 expression (every word quoted, so
  * quotes, `*`, NEAR, AND/OR/NOT, `^`, column filters and parentheses are searched as
- * words, never parsed as query syntax), runs it through the store and ranks by BM25.
+ * words, never parsed as query syntax), leaving out stop words and words that half the
+ * library holds, runs it through the store and ranks by BM25.
  * Vector search embeds the question (embed.c) and asks the shared in-memory index
  * (vectors.c) for the nearest chunks. Hybrid search fuses both lists by reciprocal rank.
  * Every mode gives each hit a score in [0,1], higher is better:
@@ -35,8 +36,19 @@ struct search_hit {
 };
 void search_hits_free(struct search_hit *hits, size_t n);
 
+/* Which of n question words to search for, given that hits[i] of the index's rows
+ * hold word i: keep[i] is set to 1 or 0, and the number kept is returned. A word no
+ * row holds is dropped. A word in at least half the rows (where FTS5 floors BM25's IDF
+ * at 1e-6, so it adds next to nothing to any score) is dropped when some other word is
+ * rarer than that; when every word is that common they are all kept. */
+size_t search_prune_terms(const long long *hits, size_t n, long long rows,
+			  unsigned char *keep);
+
 /* Keyword search: at most top_k hits, best first. doc_ids/ndocs restrict to those
- * documents when ndocs > 0. No words in the question: DC_OK with *n = 0. */
+ * documents when ndocs > 0. English stop words ("what", "is", "the", ...) are left out
+ * of the question unless it has no other words, and then words are dropped as
+ * search_prune_terms says. No words in the question, or none that any chunk holds:
+ * DC_OK with *n = 0. */
 enum dc_err search_keyword(struct store *st, const char *owner, const char *question,
 			   const long long *doc_ids, size_t ndocs, int top_k,
 			   struct search_hit **out, size_t *n, char *err, size_t errlen);

@@ -6,9 +6,10 @@
  * row, never a crash further up. The FTS5 index over chunks is external-content and kept
  * in step by triggers, so deleting a document (which cascades to its chunks) also drops
  * its index entries; embedding vectors cascade the same way, and triggers count every
- * change to them so that in-memory copies (vectors.c) know when to reload. Every
- * statement is prepared with bound parameters; the only SQL
- * built at run time is the "IN (?,?,...)" placeholder list of a document filter and the
+ * change to them so that in-memory copies (vectors.c) know when to reload. Keyword
+ * ranking is an FTS5 auxiliary function registered on each connection, which keeps
+ * only the best rows while FTS5 walks the matches (see "keyword ranking" below). Every
+ * statement is prepared with bound parameters; the only SQL built at run time is the
  * user_version pragma, whose number is ours. The one piece of state shared by a
  * process's connections is the list of answer ends the database refused (locked, full,
  * read-only), kept in memory until a connection can write them. Leaves HTTP, JSON and
@@ -33,7 +34,6 @@
 #define STORE_DEFERRED_MAX (64u * 1024 * 1024)	/* memory for message ends kept back */
 #define STORE_DEFERRED_RETRY_MS 1000	/* pause after a failed write of them */
 #define STORE_DEFAULT_TITLE "New chat"
-#define STORE_SQL_MAX (64 * 1024 * 1024)	/* a generated statement's longest text */
 #define STORE_UUID_BYTES 16
 
 struct store {
@@ -474,6 +474,31 @@ out:
 	return rc;
 }
 
+/* Another connection holds the write lock: wait and try again, up to
+ * STORE_BUSY_TIMEOUT_MS in all. A write here takes well under a millisecond, so the
+ * first waits are short (SQLite's own busy timeout starts at 1 ms and soon sleeps 25
+ * ms and more, which under many concurrent requests costs far more than the writes). */
+static int busy_wait(void *ud, int count)
+{
+	static const long steps_us[] = { 50, 100, 200, 400, 800, 1000, 2000 };
+	const int nsteps = (int)(sizeof steps_us / sizeof steps_us[0]);
+	long long waited_us = 0;
+	long step;
+	struct timespec ts;
+
+	(void)ud;
+	/* What the earlier calls of this wait slept, from count alone. */
+	for (int i = 0; i < count; i++)
+		waited_us += steps_us[i < nsteps ? i : nsteps - 1];
+	if (waited_us >= (long long)STORE_BUSY_TIMEOUT_MS * 1000)
+		return 0;
+	step = steps_us[count < nsteps ? count : nsteps - 1];
+	ts.tv_sec = 0;
+	ts.tv_nsec = step * 1000;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static enum dc_err configure(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
 	static const char settings[] =
@@ -482,8 +507,8 @@ static enum dc_err configure(sqlite3 *db, const char *path, char *err, size_t er
 	char what[DC_ERRMAX];
 	enum dc_err rc;
 
-	if (sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK)
-		return dc_fail(err, errlen, DC_DB, "open database %s: busy timeout: %s", path,
+	if (sqlite3_busy_handler(db, busy_wait, NULL) != SQLITE_OK)
+		return dc_fail(err, errlen, DC_DB, "open database %s: busy handler: %s", path,
 			       sqlite3_errmsg(db));
 	if (strcmp(path, ":memory:") != 0) {
 		rc = pragma_expect(db, path, "PRAGMA journal_mode = WAL", "wal", err, errlen);
@@ -548,6 +573,8 @@ out:
 	return rc;
 }
 
+static enum dc_err fts_functions(sqlite3 *db, const char *path, char *err, size_t errlen);
+
 enum dc_err store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
 	struct store *st = NULL;
@@ -584,6 +611,8 @@ enum dc_err store_open(const char *path, struct store **out, char *err, size_t e
 	if (rc != DC_OK)
 		goto out;
 	rc = migrate(db, path, err, errlen);
+	if (rc == DC_OK)
+		rc = fts_functions(db, path, err, errlen);
 	if (rc != DC_OK)
 		goto out;
 	st = calloc(1, sizeof(*st));
@@ -992,63 +1021,123 @@ void store_messages_free(struct store_message *m, size_t n)
 	free(m);
 }
 
-enum dc_err store_message_add(struct store *st, const char *session_id, const char *role,
-			      const char *content, const char *status, const char *model,
-			      long long *id_out, char *err, size_t errlen)
+static enum dc_err message_check(const char *role, const char *status, const char *what,
+				 char *err, size_t errlen)
 {
-	sqlite3_stmt *touch = NULL, *ins = NULL;
-	long long now = now_s();
-	enum dc_err rc;
-	static const char what[] = "add message";
-
-	if (id_out)
-		*id_out = 0;
 	if (!in_set(role, message_roles))
 		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown role '%.40s'", what,
 			       role ? role : "(null)");
 	if (!in_set(status, message_statuses))
 		return dc_fail(err, errlen, DC_BADREQ, "%s: unknown status '%.40s'", what,
 			       status ? status : "(null)");
-	rc = tx_begin(st, what, err, errlen);
-	if (rc != DC_OK)
-		return rc;
+	return DC_OK;
+}
+
+/* Mark the session as used now; DC_NOTFOUND if there is none. In a transaction. */
+static enum dc_err session_touch(struct store *st, const char *session_id, long long now,
+				 const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *touch = NULL;
+	enum dc_err rc;
+
 	rc = prepare(st, "UPDATE sessions SET updated_at = ?1 WHERE id = ?2", &touch, what,
 		     err, errlen);
 	if (rc != DC_OK)
-		goto out;
+		return rc;
 	if (sqlite3_bind_int64(touch, 1, now) != SQLITE_OK ||
-	    bind_text(touch, 2, session_id ? session_id : "") != SQLITE_OK) {
+	    bind_text(touch, 2, session_id ? session_id : "") != SQLITE_OK)
 		rc = db_fail(st->db, err, errlen, what);
-		goto out;
-	}
-	rc = step_one_change(st, touch, what, err, errlen);
+	else
+		rc = step_one_change(st, touch, what, err, errlen);
+	sqlite3_finalize(touch);
 	if (rc == DC_NOTFOUND)
 		rc = dc_fail(err, errlen, rc, "session %.64s not found",
 			     session_id ? session_id : "");
-	if (rc != DC_OK)
-		goto out;
+	return rc;
+}
+
+/* Insert one message (validated by message_check); a 'streaming' one carries this
+ * connection's worker identity. In a transaction. */
+static enum dc_err message_insert(struct store *st, const char *session_id, const char *role,
+				  const char *content, const char *status, const char *model,
+				  long long now, long long *id_out, const char *what, char *err,
+				  size_t errlen)
+{
+	sqlite3_stmt *ins = NULL;
+	enum dc_err rc;
+
 	rc = prepare(st, "INSERT INTO messages (session_id, role, content, status, model,"
 		     " created_at, worker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &ins, what, err,
 		     errlen);
 	if (rc != DC_OK)
-		goto out;
+		return rc;
 	if (bind_text(ins, 1, session_id) != SQLITE_OK || bind_text(ins, 2, role) != SQLITE_OK ||
 	    bind_text(ins, 3, content ? content : "") != SQLITE_OK ||
 	    bind_text(ins, 4, status) != SQLITE_OK || bind_text(ins, 5, model) != SQLITE_OK ||
 	    sqlite3_bind_int64(ins, 6, now) != SQLITE_OK ||
 	    bind_text(ins, 7, strcmp(status, "streaming") == 0 ? st->worker : NULL) != SQLITE_OK ||
-	    sqlite3_step(ins) != SQLITE_DONE) {
+	    sqlite3_step(ins) != SQLITE_DONE)
 		rc = db_fail(st->db, err, errlen, what);
-		goto out;
-	}
-	if (id_out)
+	else if (id_out)
 		*id_out = sqlite3_last_insert_rowid(st->db);
-	rc = tx_commit(st, what, err, errlen);
-out:
 	sqlite3_finalize(ins);
-	sqlite3_finalize(touch);
+	return rc;
+}
+
+enum dc_err store_message_add(struct store *st, const char *session_id, const char *role,
+			      const char *content, const char *status, const char *model,
+			      long long *id_out, char *err, size_t errlen)
+{
+	long long now = now_s();
+	enum dc_err rc;
+	static const char what[] = "add message";
+
+	if (id_out)
+		*id_out = 0;
+	rc = message_check(role, status, what, err, errlen);
+	if (rc == DC_OK)
+		rc = tx_begin(st, what, err, errlen);
 	if (rc != DC_OK)
+		return rc;
+	rc = session_touch(st, session_id, now, what, err, errlen);
+	if (rc == DC_OK)
+		rc = message_insert(st, session_id, role, content, status, model, now, id_out,
+				    what, err, errlen);
+	if (rc == DC_OK)
+		rc = tx_commit(st, what, err, errlen);
+	if (rc != DC_OK) {
 		tx_rollback(st);
+		if (id_out)
+			*id_out = 0;
+	}
+	return rc;
+}
+
+enum dc_err store_exchange_begin(struct store *st, const char *session_id,
+				 const char *question, const char *model, long long *question_id,
+				 long long *answer_id, char *err, size_t errlen)
+{
+	long long now = now_s();
+	enum dc_err rc;
+	static const char what[] = "store the question";
+
+	*question_id = *answer_id = 0;
+	rc = tx_begin(st, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	rc = session_touch(st, session_id, now, what, err, errlen);
+	if (rc == DC_OK)
+		rc = message_insert(st, session_id, "user", question, "complete", NULL, now,
+				    question_id, what, err, errlen);
+	if (rc == DC_OK)
+		rc = message_insert(st, session_id, "assistant", "", "streaming", model, now,
+				    answer_id, what, err, errlen);
+	if (rc == DC_OK)
+		rc = tx_commit(st, what, err, errlen);
+	if (rc != DC_OK) {
+		tx_rollback(st);
+		*question_id = *answer_id = 0;
+	}
 	return rc;
 }
 
@@ -1554,37 +1643,6 @@ void store_hits_free(struct store_hit *h, size_t n)
 	free(h);
 }
 
-#define SEARCH_FIXED_PARAMS 3	/* match, owner, limit; document ids follow */
-
-/* The search statement, with one placeholder per document id. Parameters: ?1 match,
- * ?2 owner, ?3 limit, ?4.. document ids. CROSS JOIN keeps chunks_fts the outer loop,
- * which bm25() needs and which is the cheap order: the index narrows first. */
-static enum dc_err search_sql(struct buf *sql, size_t ndocs)
-{
-	enum dc_err rc;
-	size_t i;
-
-	rc = buf_appends(sql,
-		"SELECT c.id, c.document_id, d.name, c.heading, c.text, c.ordinal, c.page,"
-		" bm25(chunks_fts, 1.0, 0.5) AS rank"
-		" FROM chunks_fts CROSS JOIN chunks c ON c.id = chunks_fts.rowid"
-		" CROSS JOIN documents d ON d.id = c.document_id"
-		" WHERE chunks_fts MATCH ?1 AND (d.owner = ?2 OR d.owner = '')");
-	if (rc == DC_OK && ndocs > 0) {
-		rc = buf_appends(sql, " AND c.document_id IN (");
-		/* Numbered, since a bare "?" would take the number after ?2 and
-		 * collide with ?3. */
-		for (i = 0; rc == DC_OK && i < ndocs; i++)
-			rc = buf_printf(sql, "%s?%zu", i ? "," : "",
-					i + SEARCH_FIXED_PARAMS + 1);
-		if (rc == DC_OK)
-			rc = buf_appends(sql, ")");
-	}
-	if (rc == DC_OK)
-		rc = buf_appends(sql, " ORDER BY rank, c.id LIMIT ?3");
-	return rc;
-}
-
 static enum dc_err read_hit(sqlite3_stmt *s, struct store_hit *h, char *err, size_t errlen)
 {
 	static const char what[] = "keyword search";
@@ -1610,71 +1668,493 @@ out:
 	return rc;
 }
 
-enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
-			     const long long *doc_ids, size_t ndocs, int limit,
-			     struct store_hit **out, size_t *n, char *err, size_t errlen)
+/* ---- keyword ranking ----
+ *
+ * BM25 as FTS5's own bm25() computes it (same formula, constants, IDF and column
+ * weights, the same floating-point operations in the same order, so the scores are
+ * bit for bit those of bm25(chunks_fts, 1.0, 0.5)), but as an FTS5 auxiliary function
+ * that keeps the best `limit` rows itself and skips the rows that cannot enter them.
+ * bm25() in an ORDER BY reads every matching row's size from the index and sorts them
+ * all; with words that many chunks share that is most of a search's time. Here each
+ * row's phrase frequencies come from the position lists FTS5 already holds, and an
+ * upper bound of the row's score (its true frequencies, a row length no longer than the
+ * last position seen, which can only raise each term) is compared with the weakest of
+ * the best rows so far: below it, the row is skipped without reading its size. The
+ * bound is exact arithmetic on the same expression, so no row that belongs to the
+ * result is ever skipped (MaxScore-style pruning without approximation). Who may see a
+ * row is asked only for rows that would enter the best list, and not at all when every
+ * document in the library is the asker's or shared. */
+
+#define STORE_BM25_K1 1.2
+#define STORE_BM25_B 0.75
+#define STORE_FTS_COLUMNS 2		/* text, heading */
+static const double fts_weight[STORE_FTS_COLUMNS] = { 1.0, 0.5 };	/* text, heading */
+
+/* Pointer types passed to the auxiliary functions through bound parameters. */
+#define RANK_POINTER "docchat_rank"
+#define COUNT_POINTER "docchat_count"
+
+struct rank_entry {
+	long long id;
+	double score;		/* -bm25: higher is better */
+};
+
+/* One ranking query: its inputs, its state between rows, and its result. */
+struct rank_query {
+	size_t limit;
+	long long rows;		/* with hits: the row count the hits were counted in */
+	const long long *hits;	/* rows holding each phrase, or NULL: count them here */
+	size_t nhits;
+	sqlite3_stmt *who;	/* document and owner of a chunk; NULL: all visible */
+	const char *owner;
+	const long long *docs;	/* sorted; ndocs 0: every document */
+	size_t ndocs;
+	int ready;
+	int nphrase;
+	double avgdl;
+	double *idf, *freq;	/* per phrase */
+	struct rank_entry *heap;	/* min-heap: the weakest kept row on top */
+	size_t nheap;
+	int failed;		/* SQLite result code of a failure inside, 0 if none */
+};
+
+static int rank_below(const struct rank_entry *a, const struct rank_entry *b)
+{
+	return a->score < b->score || (a->score == b->score && a->id > b->id);
+}
+
+static void rank_sift_down(struct rank_entry *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct rank_entry t;
+
+		if (l < n && rank_below(&h[l], &h[m]))
+			m = l;
+		if (r < n && rank_below(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void rank_offer(struct rank_query *q, const struct rank_entry *e)
+{
+	size_t i;
+
+	if (q->nheap < q->limit) {
+		i = q->nheap++;
+		q->heap[i] = *e;
+		while (i > 0 && rank_below(&q->heap[i], &q->heap[(i - 1) / 2])) {
+			struct rank_entry t = q->heap[i];
+
+			q->heap[i] = q->heap[(i - 1) / 2];
+			q->heap[(i - 1) / 2] = t;
+			i = (i - 1) / 2;
+		}
+	} else if (rank_below(&q->heap[0], e)) {
+		q->heap[0] = *e;
+		rank_sift_down(q->heap, q->nheap, 0);
+	}
+}
+
+static int cmp_rank_best_first(const void *pa, const void *pb)
+{
+	const struct rank_entry *a = pa, *b = pb;
+
+	return rank_below(b, a) ? -1 : rank_below(a, b) ? 1 : 0;
+}
+
+static int cmp_ll(const void *pa, const void *pb)
+{
+	long long a = *(const long long *)pa, b = *(const long long *)pb;
+
+	return (a > b) - (a < b);
+}
+
+/* FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6. */
+static double fts_idf(long long rows, long long hits)
+{
+	double idf = log(((double)rows - (double)hits + 0.5) / ((double)hits + 0.5));
+
+	return idf <= 0.0 ? 1e-6 : idf;
+}
+
+static int count_cb(const Fts5ExtensionApi *api, Fts5Context *fts, void *ud)
+{
+	(void)api;
+	(void)fts;
+	(*(long long *)ud)++;
+	return SQLITE_OK;
+}
+
+/* The per-query part, done at the first row as bm25() does it. */
+static int rank_setup(struct rank_query *q, const Fts5ExtensionApi *api, Fts5Context *fts)
+{
+	sqlite3_int64 rows = 0, tokens = 0;
+	int i, rc;
+
+	q->nphrase = api->xPhraseCount(fts);
+	q->idf = calloc((size_t)q->nphrase + 1, sizeof(*q->idf));
+	q->freq = calloc((size_t)q->nphrase + 1, sizeof(*q->freq));
+	if (!q->idf || !q->freq)
+		return SQLITE_NOMEM;
+	if ((rc = api->xRowCount(fts, &rows)) != SQLITE_OK ||
+	    (rc = api->xColumnTotalSize(fts, -1, &tokens)) != SQLITE_OK)
+		return rc;
+	q->avgdl = (double)tokens / (double)rows;
+	for (i = 0; i < q->nphrase; i++) {
+		long long hits = 0;
+
+		/* Counts made just before for this very query save reading each
+		 * phrase's whole posting list again. */
+		if (q->hits && q->nhits == (size_t)q->nphrase) {
+			q->idf[i] = fts_idf(q->rows, q->hits[i]);
+			continue;
+		}
+		rc = api->xQueryPhrase(fts, i, &hits, count_cb);
+		if (rc != SQLITE_OK)
+			return rc;
+		q->idf[i] = fts_idf(rows, hits);
+	}
+	q->ready = 1;
+	return SQLITE_OK;
+}
+
+/* Σ idf * f(k1+1) / (f + k1 (1 - b + b D / avgdl)), as fts5_aux.c writes it. */
+static double rank_bm25(const struct rank_query *q, double D)
+{
+	const double k1 = STORE_BM25_K1, b = STORE_BM25_B;
+	double score = 0.0;
+	int i;
+
+	for (i = 0; i < q->nphrase; i++)
+		score += q->idf[i] * ((q->freq[i] * (k1 + 1.0)) /
+				      (q->freq[i] + k1 * (1 - b + b * D / q->avgdl)));
+	return score;
+}
+
+/* May owner see chunk id (and is it in the document filter)? -1 on a database error. */
+static int rank_visible(struct rank_query *q, long long id)
+{
+	const unsigned char *owner;
+	long long doc;
+	int r, ok = 0;
+
+	if (!q->who)
+		return 1;
+	if (sqlite3_bind_int64(q->who, 1, id) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(q->who);
+	if (r == SQLITE_ROW) {
+		doc = sqlite3_column_int64(q->who, 0);
+		owner = sqlite3_column_text(q->who, 1);
+		ok = owner && (!owner[0] || strcmp((const char *)owner, q->owner) == 0) &&
+		     (q->ndocs == 0 ||
+		      bsearch(&doc, q->docs, q->ndocs, sizeof(*q->docs), cmp_ll) != NULL);
+	}
+	sqlite3_reset(q->who);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? ok : -1;
+}
+
+/* docchat_rank(chunks_fts, query): offer the current row to the query's best list.
+ * Returns NULL; the result is in the query. */
+static void rank_function(const Fts5ExtensionApi *api, Fts5Context *fts,
+			  sqlite3_context *ctx, int nval, sqlite3_value **val)
+{
+	struct rank_query *q = nval == 1 ? sqlite3_value_pointer(val[0], RANK_POINTER) : NULL;
+	struct rank_entry e;
+	int col, off, i, rc = SQLITE_OK, ntok = 0, vis;
+	int last[STORE_FTS_COLUMNS + 1];
+	Fts5PhraseIter it;
+	double dlow = 0;
+
+	if (!q) {
+		sqlite3_result_error(ctx, "docchat_rank: no query", -1);
+		return;
+	}
+	if (!q->ready && (rc = rank_setup(q, api, fts)) != SQLITE_OK)
+		goto fail;
+	for (i = 0; i <= STORE_FTS_COLUMNS; i++)
+		last[i] = -1;
+	for (i = 0; i < q->nphrase; i++) {
+		q->freq[i] = 0;
+		if ((rc = api->xPhraseFirst(fts, i, &it, &col, &off)) != SQLITE_OK)
+			goto fail;
+		for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) {
+			int c = col < STORE_FTS_COLUMNS ? col : STORE_FTS_COLUMNS;
+
+			q->freq[i] += col < STORE_FTS_COLUMNS ? fts_weight[col] : 1.0;
+			if (off > last[c])
+				last[c] = off;
+		}
+	}
+	e.id = api->xRowid(fts);
+	if (q->nheap == q->limit) {
+		/* The row holds at least one token past the last position seen in each
+		 * column, and a shorter row scores higher. */
+		for (i = 0; i <= STORE_FTS_COLUMNS; i++)
+			dlow += (double)(last[i] + 1);
+		e.score = rank_bm25(q, dlow);
+		if (rank_below(&e, &q->heap[0]))
+			return;
+	}
+	if ((rc = api->xColumnSize(fts, -1, &ntok)) != SQLITE_OK)
+		goto fail;
+	e.score = rank_bm25(q, (double)ntok);
+	if (q->nheap == q->limit && !rank_below(&q->heap[0], &e))
+		return;
+	vis = rank_visible(q, e.id);
+	if (vis < 0) {
+		rc = SQLITE_ERROR;
+		goto fail;
+	}
+	if (vis)
+		rank_offer(q, &e);
+	return;
+fail:
+	q->failed = rc;
+	sqlite3_result_error_code(ctx, rc);
+}
+
+/* docchat_count(chunks_fts, out): at the first row, the rows in the index and those
+ * holding phrase 0 into out (two long longs). */
+static void count_function(const Fts5ExtensionApi *api, Fts5Context *fts,
+			   sqlite3_context *ctx, int nval, sqlite3_value **val)
+{
+	long long *out = nval == 1 ? sqlite3_value_pointer(val[0], COUNT_POINTER) : NULL;
+	sqlite3_int64 rows = 0;
+	int rc;
+
+	if (!out) {
+		sqlite3_result_error(ctx, "docchat_count: no output", -1);
+		return;
+	}
+	out[1] = 0;
+	rc = api->xRowCount(fts, &rows);
+	if (rc == SQLITE_OK)
+		rc = api->xQueryPhrase(fts, 0, &out[1], count_cb);
+	out[0] = rows;
+	if (rc != SQLITE_OK)
+		sqlite3_result_error_code(ctx, rc);
+}
+
+/* Make docchat_rank and docchat_count known to db's FTS5. */
+static enum dc_err fts_functions(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
-	struct store_hit *arr = NULL;
-	struct buf sql;
-	size_t len = 0, cap = 0, i;
+	fts5_api *api = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_pointer(s, 1, (void *)&api, "fts5_api_ptr", NULL) == SQLITE_OK)
+		sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (!api || api->iVersion < 2 ||
+	    api->xCreateFunction(api, "docchat_rank", NULL, rank_function, NULL) != SQLITE_OK ||
+	    api->xCreateFunction(api, "docchat_count", NULL, count_function, NULL) != SQLITE_OK)
+		return dc_fail(err, errlen, DC_DB, "open database %s: SQLite's FTS5 is missing or"
+			       " too old", path);
+	return DC_OK;
+}
+
+enum dc_err store_fts_count(struct store *st, const char *phrase, long long *rows,
+			    long long *hits, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	long long out[2] = { 0, 0 };
 	enum dc_err rc;
-	int r, maxvars;
+	int r;
+	static const char what[] = "keyword search: count";
+
+	*rows = 0;
+	*hits = 0;
+	if (!phrase || !*phrase)
+		return DC_OK;
+	rc = prepare(st, "SELECT docchat_count(chunks_fts, ?2) FROM chunks_fts"
+		     " WHERE chunks_fts MATCH ?1 LIMIT 1", &s, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	if (bind_text(s, 1, phrase) != SQLITE_OK ||
+	    sqlite3_bind_pointer(s, 2, out, COUNT_POINTER, NULL) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	r = sqlite3_step(s);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	/* No row: nothing holds the phrase, and the row count is not needed. */
+	*rows = out[0];
+	*hits = out[1];
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Is every document in the library owner's or shared? Then no row needs a check. */
+static enum dc_err all_visible(struct store *st, const char *owner, int *all, char *err,
+			       size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "keyword search";
+
+	rc = prepare(st, "SELECT 1 FROM documents WHERE owner <> ?1 AND owner <> '' LIMIT 1",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	if (bind_text(s, 1, owner) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	r = sqlite3_step(s);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		rc = db_fail(st->db, err, errlen, what);
+	*all = r == SQLITE_DONE;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Rank every row matching match into q (q->limit best). */
+static enum dc_err rank_rows(struct store *st, const char *match, struct rank_query *q,
+			     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	enum dc_err rc;
+	int r;
+	static const char what[] = "keyword search";
+
+	/* In the WHERE clause (the function returns NULL) no row comes back up to here. */
+	rc = prepare(st, "SELECT count(*) FROM chunks_fts"
+		     " WHERE chunks_fts MATCH ?1 AND docchat_rank(chunks_fts, ?2)",
+		     &s, what, err, errlen);
+	if (rc != DC_OK)
+		return rc;
+	if (bind_text(s, 1, match) != SQLITE_OK ||
+	    sqlite3_bind_pointer(s, 2, q, RANK_POINTER, NULL) != SQLITE_OK) {
+		rc = db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	if (r != SQLITE_DONE) {
+		rc = q->failed == SQLITE_NOMEM ? dc_fail(err, errlen, DC_NOMEM,
+							 "%s: out of memory", what)
+					       : db_fail(st->db, err, errlen, what);
+		goto out;
+	}
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum dc_err store_search_fts_counted(struct store *st, const char *owner, const char *match,
+				     long long rows, const long long *hits, size_t nhits,
+				     const long long *doc_ids, size_t ndocs, int limit,
+				     struct store_hit **out, size_t *n, char *err, size_t errlen)
+{
+	struct rank_query q;
+	struct store_hit *arr = NULL;
+	long long *docs = NULL, *ids = NULL;
+	size_t len = 0, i, j;
+	int all = 0, began = 0;
+	enum dc_err rc;
 	static const char what[] = "keyword search";
 
 	*out = NULL;
 	*n = 0;
-	buf_init(&sql, STORE_SQL_MAX);
+	memset(&q, 0, sizeof(q));
 	if (!match || !*match || limit <= 0)
 		return DC_OK;	/* nothing to look for (an empty MATCH is a syntax error) */
-	maxvars = sqlite3_limit(st->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
-	if (maxvars < SEARCH_FIXED_PARAMS || ndocs > (size_t)(maxvars - SEARCH_FIXED_PARAMS))
-		return dc_fail(err, errlen, DC_TOOBIG, "%s: too many documents in the filter (%zu)",
-			       what, ndocs);
 	if (ndocs && !doc_ids)
 		return dc_fail(err, errlen, DC_BADREQ, "%s: document filter missing", what);
-	rc = search_sql(&sql, ndocs);
-	if (rc != DC_OK) {
-		rc = dc_fail(err, errlen, rc, "%s: %s", what, dc_strerror(rc));
-		goto out;
-	}
-	rc = prepare(st, buf_str(&sql), &s, what, err, errlen);
-	if (rc != DC_OK)
-		goto out;
-	if (bind_text(s, 1, match) != SQLITE_OK || bind_text(s, 2, owner ? owner : "") != SQLITE_OK ||
-	    sqlite3_bind_int(s, 3, limit) != SQLITE_OK) {
-		rc = db_fail(st->db, err, errlen, what);
-		goto out;
-	}
-	for (i = 0; i < ndocs; i++) {
-		if (sqlite3_bind_int64(s, (int)i + SEARCH_FIXED_PARAMS + 1, doc_ids[i]) !=
-		    SQLITE_OK) {
-			rc = db_fail(st->db, err, errlen, what);
-			goto out;
+	q.limit = (size_t)limit;
+	q.rows = rows;
+	q.hits = hits;
+	q.nhits = hits ? nhits : 0;
+	q.owner = owner ? owner : "";
+	q.heap = calloc(q.limit, sizeof(*q.heap));
+	if (ndocs) {
+		docs = malloc(ndocs * sizeof(*docs));
+		if (docs) {
+			memcpy(docs, doc_ids, ndocs * sizeof(*docs));
+			qsort(docs, ndocs, sizeof(*docs), cmp_ll);
 		}
 	}
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_hit(s, &arr[len], err, errlen);
+	if (!q.heap || (ndocs && !docs)) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+		goto out;
+	}
+	q.docs = docs;
+	q.ndocs = ndocs;
+	/* One snapshot for ranking and reading the hits, when the caller has none. */
+	if (sqlite3_get_autocommit(st->db)) {
+		rc = exec_script(st->db, "BEGIN", what, err, errlen);
 		if (rc != DC_OK)
 			goto out;
-		len++;
+		began = 1;
 	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	if (ndocs == 0) {
+		rc = all_visible(st, q.owner, &all, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+	}
+	if (!all) {
+		rc = prepare(st, "SELECT c.document_id, d.owner FROM chunks c"
+			     " JOIN documents d ON d.id = c.document_id WHERE c.id = ?1",
+			     &q.who, what, err, errlen);
+		if (rc != DC_OK)
+			goto out;
+	}
+	rc = rank_rows(st, match, &q, err, errlen);
+	if (rc != DC_OK || q.nheap == 0)
 		goto out;
+	qsort(q.heap, q.nheap, sizeof(*q.heap), cmp_rank_best_first);
+	ids = malloc(q.nheap * sizeof(*ids));
+	if (!ids) {
+		rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+		goto out;
+	}
+	for (i = 0; i < q.nheap; i++)
+		ids[i] = q.heap[i].id;
+	rc = store_chunks_get(st, q.owner, ids, q.nheap, &arr, &len, err, errlen);
+	if (rc != DC_OK)
+		goto out;
+	/* arr follows ids' order; within one snapshot nothing was left out. */
+	for (i = j = 0; i < len; i++) {
+		while (q.heap[j].id != arr[i].chunk_id)
+			j++;
+		arr[i].bm25 = -q.heap[j].score;
 	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
 out:
+	if (began)
+		exec_script(st->db, "COMMIT", "end keyword search", NULL, 0);
 	store_hits_free(arr, len);
-	sqlite3_finalize(s);
-	buf_free(&sql);
+	sqlite3_finalize(q.who);
+	free(ids);
+	free(q.heap);
+	free(q.idf);
+	free(q.freq);
+	free(docs);
 	return rc;
+}
+
+enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
+			     const long long *doc_ids, size_t ndocs, int limit,
+			     struct store_hit **out, size_t *n, char *err, size_t errlen)
+{
+	return store_search_fts_counted(st, owner, match, 0, NULL, 0, doc_ids, ndocs, limit,
+					out, n, err, errlen);
 }
 
 /* ---- embeddings ---- */

@@ -90,6 +90,13 @@ void store_messages_free(struct store_message *m, size_t n);
 enum dc_err store_message_add(struct store *st, const char *session_id, const char *role,
 			      const char *content, const char *status, const char *model,
 			      long long *id_out, char *err, size_t errlen);
+/* A question and the row of its answer, in one transaction: the user message
+ * (complete) and an empty assistant message with status 'streaming' for model, carrying
+ * this connection's worker identity. DC_NOTFOUND if the session does not exist. */
+enum dc_err store_exchange_begin(struct store *st, const char *session_id,
+				 const char *question, const char *model, long long *question_id,
+				 long long *answer_id, char *err, size_t errlen);
+
 /* Final state of an assistant message. error, sources, metadata may be NULL. */
 enum dc_err store_message_finish(struct store *st, long long id, const char *content,
 				 const char *status, const char *error, const char *sources,
@@ -185,11 +192,29 @@ void store_hits_free(struct store_hit *h, size_t n);
 void store_hit_clear(struct store_hit *h);
 
 /* Run an FTS5 MATCH expression (already built safely by search.c, never user text)
- * over the chunks owner may see, restricted to doc_ids when ndocs > 0, best first,
- * at most limit rows. */
+ * over the chunks owner may see, restricted to doc_ids when ndocs > 0, best first
+ * (lowest bm25(chunks_fts, 1.0, 0.5), then lowest chunk id), at most limit rows. The
+ * scores are those of FTS5's bm25(); only the best limit rows are ever fully scored
+ * and read. A malformed expression is DC_DB. */
 enum dc_err store_search_fts(struct store *st, const char *owner, const char *match,
 			     const long long *doc_ids, size_t ndocs, int limit,
 			     struct store_hit **out, size_t *n, char *err, size_t errlen);
+
+/* How many rows the keyword index holds (*rows) and how many of them hold phrase (one
+ * FTS5 string: a word in double quotes, *hits): what BM25's IDF is made of. *hits 0
+ * (and *rows possibly 0) when no row holds it. Costs one pass over the phrase's
+ * postings. */
+enum dc_err store_fts_count(struct store *st, const char *phrase, long long *rows,
+			    long long *hits, char *err, size_t errlen);
+
+/* store_search_fts with the IDF of each phrase of match counted already: hits[i] rows
+ * of rows hold the i-th phrase (store_fts_count), which saves counting them again.
+ * When nhits differs from the number of phrases FTS5 finds in match they are counted
+ * here after all. Results as store_search_fts. */
+enum dc_err store_search_fts_counted(struct store *st, const char *owner, const char *match,
+				     long long rows, const long long *hits, size_t nhits,
+				     const long long *doc_ids, size_t ndocs, int limit,
+				     struct store_hit **out, size_t *n, char *err, size_t errlen);
 
 /* Chunks by id, in the order of ids, as hits (bm25 0) for showing vector results.
  * Ids that no longer exist or that owner may not see are left out, so *nout <= n. */

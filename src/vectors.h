@@ -6,9 +6,12 @@
  * into one contiguous float array that all worker threads share read-only under a
  * rwlock; a search first compares the database's change token with the one it loaded
  * (one indexed read) and reloads when they differ, so a chunk embedded or deleted by any
- * process is seen by the next question. Ranking is exact (brute force): the dot product
- * of normalized vectors is their cosine similarity. Fusion with keyword results and the
- * scores users see belong to search.c; talking to the model server to embed.c. */
+ * process is seen by the next question. Ranking is exact: the dot product of
+ * normalized vectors is their cosine similarity, and every vector is looked at, first
+ * through a copy quantized to bytes that rules out the vectors that cannot be among
+ * the nearest, then in floats for the rest (vectors.c says why that is exact); a large
+ * index is scanned by two threads. Fusion with keyword results and the scores users
+ * see belong to search.c; talking to the model server to embed.c. */
 #ifndef DC_VECTORS_H
 #define DC_VECTORS_H
 

@@ -1,10 +1,17 @@
 /* test_search.c - search.c: user text becomes a safe FTS5 query (every operator
  * character and keyword searched as a word, never parsed), which SQLite accepts and
- * which finds documents with those words; BM25 maps monotonically into [0,1]. */
+ * which finds documents with those words; stop words and words half the library holds
+ * are left out without losing the others; the pruned ranking gives exactly FTS5's
+ * bm25() order and values, and never another owner's chunks; BM25 maps monotonically
+ * into [0,1]. */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "buf.h"
 #include "check.h"
@@ -145,9 +152,9 @@ static void test_keyword_search_scores_and_filters(void)
 	size_t n = 0, i;
 	char err[DC_ERRMAX] = "";
 
-	CHECK_INT(search_keyword(st, "", "Which FRUIT: apples or bananas?", NULL, 0, 10, &h, &n,
-				 err, sizeof(err)), DC_OK);
-	CHECK_INT(n, 2);	/* "or" is in doc_ops too */
+	CHECK_INT(search_keyword(st, "", "Which FRUIT: apples, bananas or a door?", NULL, 0, 10,
+				 &h, &n, err, sizeof(err)), DC_OK);
+	CHECK_INT(n, 2);	/* "door" is in doc_ops */
 	if (n == 2) {
 		CHECK_INT(h[0].h.document_id, doc_fruit);
 		CHECK_INT(h[1].h.document_id, doc_ops);
@@ -161,7 +168,7 @@ static void test_keyword_search_scores_and_filters(void)
 	}
 	search_hits_free(h, n);
 
-	CHECK_INT(search_keyword(st, "", "apples or bananas", &doc_ops, 1, 10, &h, &n, err,
+	CHECK_INT(search_keyword(st, "", "apples bananas door", &doc_ops, 1, 10, &h, &n, err,
 				 sizeof(err)), DC_OK);
 	CHECK_INT(n, 1);
 	if (n == 1)
@@ -195,6 +202,231 @@ static void test_unicode_words_find_documents(void)
 	CHECK_INT(run("— cafe", &n), DC_OK);
 	CHECK_INT(n, 1);
 	CHECK(doc_intl > 0);
+}
+
+static void test_stop_words_are_left_out(void)
+{
+	struct search_hit *h = NULL;
+	size_t n = 0;
+	char err[DC_ERRMAX] = "";
+
+	/* "it" is in doc_ops; as a stop word it no longer brings that in */
+	CHECK_INT(search_keyword(st, "", "Which fruit is it?", NULL, 0, 10, &h, &n, err,
+				 sizeof(err)), DC_OK);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(h[0].h.document_id, doc_fruit);
+	search_hits_free(h, n);
+	/* a question of stop words alone searches for them */
+	CHECK_INT(search_keyword(st, "", "Or not?", NULL, 0, 10, &h, &n, err, sizeof(err)),
+		  DC_OK);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(h[0].h.document_id, doc_ops);
+	search_hits_free(h, n);
+	/* ... and finds nothing, cleanly, when no chunk holds them */
+	CHECK_INT(search_keyword(st, "", "Would you?", NULL, 0, 10, &h, &n, err, sizeof(err)),
+		  DC_OK);
+	CHECK_INT(n, 0);
+	CHECK(h == NULL);
+}
+
+static void test_prune_terms(void)
+{
+	unsigned char keep[4];
+	const long long rare_common[] = { 3, 900, 0 };
+	const long long all_common[] = { 600, 1000 };
+	const long long half[] = { 500, 499 };
+
+	/* a rare word is kept, one in most rows dropped, one in none dropped */
+	CHECK_INT(search_prune_terms(rare_common, 3, 1000, keep), 1);
+	CHECK(keep[0] == 1 && keep[1] == 0 && keep[2] == 0);
+	/* never all: when every word is that common they all stay */
+	CHECK_INT(search_prune_terms(all_common, 2, 1000, keep), 2);
+	CHECK(keep[0] == 1 && keep[1] == 1);
+	/* exactly half the rows has IDF 0 in FTS5 (floored): common */
+	CHECK_INT(search_prune_terms(half, 2, 1000, keep), 1);
+	CHECK(keep[0] == 0 && keep[1] == 1);
+	/* nothing holds any word: nothing to search */
+	CHECK_INT(search_prune_terms(rare_common + 2, 1, 1000, keep), 0);
+	CHECK_INT(keep[0], 0);
+	CHECK_INT(search_prune_terms(rare_common, 0, 1000, keep), 0);
+}
+
+/* ---- the pruned ranking against FTS5's own bm25() ---- */
+
+#define LIB_DOCS 240
+#define LIB_WORDS 40		/* words per chunk */
+#define LIB_VOCAB 60
+
+static uint64_t lib_rng = 0x2545F4914F6CDD1DULL;
+
+static unsigned lib_next(unsigned n)
+{
+	lib_rng ^= lib_rng >> 12;
+	lib_rng ^= lib_rng << 25;
+	lib_rng ^= lib_rng >> 27;
+	return (unsigned)((lib_rng * 0x2545F4914F6CDD1DULL) >> 33) % n;
+}
+
+/* Word i of the test vocabulary ("w0" .. "w59"); low numbers are drawn more often. */
+static void lib_word(unsigned i, char *out, size_t len)
+{
+	snprintf(out, len, "w%u", i);
+}
+
+static unsigned lib_skewed(void)
+{
+	return lib_next(lib_next(LIB_VOCAB) + 1);
+}
+
+/* A library of three owners ("", alice, bob), each chunk LIB_WORDS skewed words, some
+ * with a heading; returns alice's first document id via *alice_doc. */
+static struct store *lib_open(long long *alice_doc, char *path, size_t pathlen)
+{
+	static const char *const owners[] = { "", "alice", "bob" };
+	struct store *ls = NULL;
+	char err[DC_ERRMAX] = "", text[LIB_WORDS * 8], heading[32], hash[32], name[32];
+	int d, w;
+
+	snprintf(path, pathlen, "%s/lib.db", tmpdir);
+	if (store_open(path, &ls, err, sizeof(err)) != DC_OK) {
+		printf("# lib: %s\n", err);
+		return NULL;
+	}
+	*alice_doc = 0;
+	for (d = 0; d < LIB_DOCS; d++) {
+		struct store_chunk_in c;
+		size_t len = 0;
+		long long id = 0;
+		int existed = 0;
+
+		for (w = 0; w < LIB_WORDS; w++) {
+			char word[16];
+
+			lib_word(lib_skewed(), word, sizeof(word));
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s", w ? " " : "",
+						word);
+		}
+		lib_word(lib_skewed(), heading, sizeof(heading));
+		snprintf(hash, sizeof(hash), "lib%d", d);
+		snprintf(name, sizeof(name), "lib%d.txt", d);
+		c.text = text;
+		c.heading = d % 3 == 0 ? heading : NULL;
+		c.start = 0;
+		c.end = (long long)len;
+		c.page = 0;
+		if (store_document_add(ls, owners[d % 3], name, NULL, hash, (long long)len, &c, 1,
+				       &id, &existed, err, sizeof(err)) != DC_OK)
+			printf("# lib add: %s\n", err);
+		if (d % 3 == 1 && !*alice_doc)
+			*alice_doc = id;
+	}
+	return ls;
+}
+
+/* store_search_fts must give what ORDER BY bm25() gives, value for value. */
+static void same_as_bm25(struct store *ls, sqlite3 *db, const char *owner, const char *match,
+			 const long long *docs, size_t ndocs, int limit)
+{
+	struct store_hit *h = NULL;
+	sqlite3_stmt *s = NULL;
+	char err[DC_ERRMAX] = "";
+	size_t n = 0, k = 0;
+
+	CHECK_INT(store_search_fts(ls, owner, match, docs, ndocs, limit, &h, &n, err,
+				   sizeof(err)), DC_OK);
+	CHECK_INT(sqlite3_prepare_v2(db, "SELECT c.id, bm25(chunks_fts, 1.0, 0.5) AS r"
+		  " FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid"
+		  " JOIN documents d ON d.id = c.document_id WHERE chunks_fts MATCH ?1"
+		  " AND (d.owner = ?2 OR d.owner = '') AND (?3 = 0 OR c.document_id = ?3)"
+		  " ORDER BY r, c.id LIMIT ?4", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, match, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, ndocs ? docs[0] : 0);
+	sqlite3_bind_int(s, 4, limit);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (k < n) {
+			CHECK_INT(h[k].chunk_id, sqlite3_column_int64(s, 0));
+			CHECK(h[k].bm25 == sqlite3_column_double(s, 1));
+		}
+		k++;
+	}
+	CHECK_INT(n, k);
+	sqlite3_finalize(s);
+	store_hits_free(h, n);
+}
+
+static void test_ranking_is_bm25_exactly(void)
+{
+	static const char *const owners[] = { "", "alice", "bob", "carol" };
+	static const int limits[] = { 1, 5, 20, 1000 };
+	struct store *ls;
+	sqlite3 *db = NULL;
+	char path[160], match[256], word[16];
+	long long alice_doc = 0;
+	int q, o, l, w;
+
+	ls = lib_open(&alice_doc, path, sizeof(path));
+	CHECK(ls != NULL);
+	if (!ls)
+		return;
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	for (q = 0; q < 40; q++) {
+		size_t len = 0;
+		int words = 1 + (int)lib_next(5);
+
+		for (w = 0; w < words; w++) {
+			lib_word(lib_next(LIB_VOCAB + 5), word, sizeof(word));	/* some unknown */
+			len += (size_t)snprintf(match + len, sizeof(match) - len, "%s\"%s\"",
+						w ? " OR " : "", word);
+		}
+		for (o = 0; o < 4; o++)
+			for (l = 0; l < 4; l++)
+				same_as_bm25(ls, db, owners[o], match, NULL, 0, limits[l]);
+		same_as_bm25(ls, db, "alice", match, &alice_doc, 1, 5);
+		same_as_bm25(ls, db, "bob", match, &alice_doc, 1, 5);	/* not bob's: none */
+	}
+	sqlite3_close(db);
+	store_close(ls);
+	unlink(path);
+	snprintf(match, sizeof(match), "%s-wal", path);
+	unlink(match);
+	snprintf(match, sizeof(match), "%s-shm", path);
+	unlink(match);
+}
+
+static void test_common_words_are_pruned(void)
+{
+	struct search_hit *h = NULL;
+	struct store *ls;
+	char path[160], err[DC_ERRMAX] = "";
+	long long alice_doc = 0;
+	size_t n = 0, m = 0, i;
+
+	ls = lib_open(&alice_doc, path, sizeof(path));
+	CHECK(ls != NULL);
+	if (!ls)
+		return;
+	/* w0 is in most chunks, w30 in some: only w30's chunks come back */
+	CHECK_INT(search_keyword(ls, "", "w0 w30", NULL, 0, 1000, &h, &n, err, sizeof(err)),
+		  DC_OK);
+	CHECK(n > 0);
+	for (i = 0; i < n; i++)
+		CHECK(strstr(h[i].h.text, "w30") != NULL || (h[i].h.heading &&
+		      strcmp(h[i].h.heading, "w30") == 0));
+	search_hits_free(h, n);
+	/* alone, the common word is searched for, and finds more */
+	CHECK_INT(search_keyword(ls, "", "w0", NULL, 0, 1000, &h, &m, err, sizeof(err)), DC_OK);
+	CHECK(m > n);
+	search_hits_free(h, m);
+	/* a word no chunk holds does not stop the others */
+	CHECK_INT(search_keyword(ls, "", "zzzz w30", NULL, 0, 1000, &h, &m, err, sizeof(err)),
+		  DC_OK);
+	CHECK_INT(m, n);
+	search_hits_free(h, m);
+	store_close(ls);
+	unlink(path);
 }
 
 static void test_score_mapping(void)
@@ -253,6 +485,10 @@ int main(void)
 	RUN(test_operators_are_accepted_and_searched);
 	RUN(test_keyword_search_scores_and_filters);
 	RUN(test_unicode_words_find_documents);
+	RUN(test_stop_words_are_left_out);
+	RUN(test_prune_terms);
+	RUN(test_ranking_is_bm25_exactly);
+	RUN(test_common_words_are_pruned);
 	RUN(test_score_mapping);
 
 	store_close(st);

@@ -2,7 +2,9 @@
  * migration, sessions, owner isolation, messages, recovery, documents, cascades into the
  * FTS index, search filters, row validation and health. A second raw connection plays
  * the part of an old, damaged or hand-edited database. */
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -675,6 +677,83 @@ static void test_issue5_deferred_end_is_written_later(void)
 	store_close(st);
 }
 
+/* The question and its answer's row go in together, or not at all. */
+static void test_exchange_begin_stores_both_rows(void)
+{
+	struct store *st = fresh();
+	struct store_session s;
+	struct store_message *m = NULL;
+	size_t n = 0;
+	long long q = 0, a = 0;
+	char err[DC_ERRMAX] = "";
+
+	CHECK_INT(store_set_worker(st, "42:7"), DC_OK);
+	CHECK_INT(store_session_create(st, "", "chat", &s, err, sizeof(err)), DC_OK);
+	CHECK_INT(store_exchange_begin(st, s.id, "Why WAL?", "openai:m", &q, &a, err,
+				       sizeof(err)), DC_OK);
+	CHECK(q > 0 && a > q);
+	CHECK_INT(store_message_list(st, s.id, &m, &n, err, sizeof(err)), DC_OK);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(m[0].role, "user");
+		CHECK_STR(m[0].content, "Why WAL?");
+		CHECK_STR(m[0].status, "complete");
+		CHECK(m[0].model == NULL);
+		CHECK_INT(m[1].id, a);
+		CHECK_STR(m[1].role, "assistant");
+		CHECK_STR(m[1].content, "");
+		CHECK_STR(m[1].status, "streaming");
+		CHECK_STR(m[1].model, "openai:m");
+	}
+	store_messages_free(m, n);
+	CHECK_INT(raw("SELECT count(*) FROM messages WHERE worker = '42:7'"), 1);
+	CHECK_INT(store_exchange_begin(st, "no-such-session", "x", "m", &q, &a, err,
+				       sizeof(err)), DC_NOTFOUND);
+	CHECK_STR(err, "session no-such-session not found");
+	CHECK(q == 0 && a == 0);
+	CHECK_INT(raw("SELECT count(*) FROM messages"), 2);
+	store_session_clear(&s);
+	store_close(st);
+}
+
+struct held_lock {
+	sqlite3 *db;
+	int ms;
+};
+
+static void *release_later(void *arg)
+{
+	struct held_lock *h = arg;
+	struct timespec ts = { 0, h->ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+	sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* Another connection holding the write lock for a while delays a write; it does not
+ * fail it. */
+static void test_a_held_write_lock_is_waited_for(void)
+{
+	struct store *st = fresh();
+	struct store_session s;
+	struct held_lock h = { NULL, 50 };
+	pthread_t tid;
+	long long q = 0, a = 0;
+	char err[DC_ERRMAX] = "";
+
+	CHECK_INT(store_session_create(st, "", "chat", &s, err, sizeof(err)), DC_OK);
+	CHECK(sqlite3_open(dbpath, &h.db) == SQLITE_OK);
+	CHECK(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(pthread_create(&tid, NULL, release_later, &h) == 0);
+	CHECK_INT(store_exchange_begin(st, s.id, "q", "m", &q, &a, err, sizeof(err)), DC_OK);
+	pthread_join(tid, NULL);
+	sqlite3_close(h.db);
+	CHECK(a > 0);
+	store_session_clear(&s);
+	store_close(st);
+}
+
 /* Issue #5: in WAL mode SQLite goes on writing to a database file that was renamed or
  * deleted; store_stale tells the server to open the path again. */
 static void test_issue5_stale_when_the_file_moves(void)
@@ -707,6 +786,8 @@ int main(void)
 	RUN(test_session_list_newest_first);
 	RUN(test_owner_isolation_is_notfound);
 	RUN(test_messages_add_finish_list);
+	RUN(test_exchange_begin_stores_both_rows);
+	RUN(test_a_held_write_lock_is_waited_for);
 	RUN(test_recover_streaming);
 	RUN(test_recovery_spares_answers_of_live_writers);
 	RUN(test_rows_read_back_are_validated);

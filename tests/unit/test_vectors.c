@@ -3,10 +3,13 @@
  * file: exact top-k order and similarities, owner and document filters, ties, refresh
  * after inserts, replacements and cascading deletes (seen through the change token),
  * the migration of a version-1 database, reciprocal rank fusion arithmetic, the score
- * mappings, the keyword fallback when the embedding server cannot be reached, and
- * concurrent searches during reloads. */
+ * mappings, the keyword fallback when the embedding server cannot be reached,
+ * concurrent searches during reloads, and that the scan through quantized vectors
+ * finds exactly what a float scan of every vector finds, near-duplicates and ties
+ * included. */
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -792,6 +795,166 @@ static void test_shared_index_is_one_per_model(void)
 	CHECK(vectors_index_shared("ollama:a", err, sizeof(err)) == a);
 }
 
+/* ---- the quantized scan against a float scan of every vector ---- */
+
+#define BIG_DIM 2050		/* not a multiple of the quantized block, and enough
+				 * work (BIG_DOCS * BIG_CHUNKS * BIG_DIM) for a shared scan */
+#define BIG_DOCS 300
+#define BIG_CHUNKS 8		/* per document */
+#define BIG_MODEL "ollama:test-big"
+#define BIG_LANES 8		/* the float dot product's partial sums, as in vectors.c */
+
+static uint64_t big_rng = 0x9E3779B97F4A7C15ULL;
+
+static double big_unit(void)
+{
+	big_rng ^= big_rng >> 12;
+	big_rng ^= big_rng << 25;
+	big_rng ^= big_rng >> 27;
+	return (double)((big_rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static void big_normalize(float *v)
+{
+	double sum = 0;
+	int i;
+
+	for (i = 0; i < BIG_DIM; i++)
+		sum += (double)v[i] * v[i];
+	for (i = 0; i < BIG_DIM; i++)
+		v[i] = (float)(v[i] / sqrt(sum));
+}
+
+/* The float dot product with vectors.c's order of additions, hence its exact value. */
+static float big_dot(const float *a, const float *b)
+{
+	float acc[BIG_LANES] = { 0 }, sum = 0;
+	int j = 0, l;
+
+	for (; j + BIG_LANES <= BIG_DIM; j += BIG_LANES)
+		for (l = 0; l < BIG_LANES; l++)
+			acc[l] += a[j + l] * b[j + l];
+	for (; j < BIG_DIM; j++)
+		sum += a[j] * b[j];
+	for (l = 0; l < BIG_LANES; l++)
+		sum += acc[l];
+	return sum;
+}
+
+struct big_row {
+	long long id;
+	int owner;		/* 0 shared, 1 alice, 2 bob */
+	float cosine;
+};
+
+static int big_cmp(const void *pa, const void *pb)
+{
+	const struct big_row *a = pa, *b = pb;
+
+	if (a->cosine != b->cosine)
+		return a->cosine > b->cosine ? -1 : 1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+static void test_quantized_scan_is_exact(void)
+{
+	static const char *const owners[] = { "", "alice", "bob" };
+	static const size_t ks[] = { 1, 5, 20, 100 };
+	const size_t total = BIG_DOCS * BIG_CHUNKS;
+	struct big_row *rows = calloc(total, sizeof(*rows)), *want = calloc(total, sizeof(*rows));
+	float *vecs = calloc(total * BIG_DIM, sizeof(*vecs)), q[BIG_DIM];
+	struct vectors_hit *got = calloc(100, sizeof(*got));
+	long long *ids = calloc(total, sizeof(*ids));
+	struct store_pending *p = NULL;
+	struct vectors_index *ix = NULL;
+	struct store *st = fresh();
+	char err[DC_ERRMAX] = "", name[32];
+	const char *texts[BIG_CHUNKS];
+	size_t i, j, n = 0, np = 0, m, qi, ki, oi;
+	int d, c;
+
+	CHECK(rows && want && vecs && got && ids && st);
+	if (!rows || !want || !vecs || !got || !ids || !st)
+		goto out;
+	for (d = 0; d < BIG_DOCS; d++) {
+		static char bufs[BIG_CHUNKS][32];
+
+		for (c = 0; c < BIG_CHUNKS; c++) {
+			snprintf(bufs[c], sizeof(bufs[c]), "big %d %d", d, c);
+			texts[c] = bufs[c];
+		}
+		snprintf(name, sizeof(name), "big%d.md", d);
+		add_doc(st, owners[d % 3], name, texts, BIG_CHUNKS);
+	}
+	CHECK_INT(store_chunks_unembedded(st, BIG_MODEL, 0, (int)total, &p, &np, err,
+					  sizeof(err)), DC_OK);
+	CHECK_INT(np, total);
+	if (np != total)
+		goto out;
+	/* Random directions, but a third of them near-copies of an earlier vector (a
+	 * change far below what the bytes can tell apart) and some exact copies (ties). */
+	for (i = 0; i < total; i++) {
+		float *v = vecs + i * BIG_DIM;
+
+		rows[i].id = p[i].id;
+		if (i > 10 && i % 3 == 0) {
+			memcpy(v, vecs + (i / 2) * BIG_DIM, BIG_DIM * sizeof(*v));
+			if (i % 9 != 0)
+				v[i % BIG_DIM] += (float)(1e-5 * (big_unit() - 0.5));
+		} else {
+			for (j = 0; j < BIG_DIM; j++)
+				v[j] = (float)(big_unit() * 2 - 1);
+		}
+		big_normalize(v);
+	}
+	for (i = 0; i < total; i++) {
+		ids[i] = rows[i].id;
+		rows[i].owner = (int)((i / BIG_CHUNKS) % 3);	/* as the documents were added */
+	}
+	CHECK_INT(store_embeddings_put(st, BIG_MODEL, ids, vecs, total, BIG_DIM, err,
+				       sizeof(err)), DC_OK);
+	ix = vectors_index_new(BIG_MODEL);
+	CHECK(ix && refresh(ix, st));
+	if (!ix)
+		goto out;
+	for (qi = 0; qi < 12; qi++) {
+		/* questions: random, and right next to a stored vector */
+		for (j = 0; j < BIG_DIM; j++)
+			q[j] = qi % 2 ? vecs[(qi * 97) % total * BIG_DIM + j] + (float)(1e-4 *
+				      (big_unit() - 0.5)) : (float)(big_unit() * 2 - 1);
+		big_normalize(q);
+		for (oi = 0; oi < 3; oi++) {
+			for (m = i = 0; i < total; i++) {
+				if (rows[i].owner != 0 && rows[i].owner != (int)oi)
+					continue;
+				want[m] = rows[i];
+				want[m++].cosine = big_dot(vecs + i * BIG_DIM, q);
+			}
+			qsort(want, m, sizeof(*want), big_cmp);
+			for (ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
+				CHECK_INT(vectors_index_search(ix, q, BIG_DIM, owners[oi], NULL, 0,
+							       ks[ki], got, &n, err, sizeof(err)),
+					  DC_OK);
+				CHECK_INT(n, ks[ki]);
+				for (j = 0; j < n && j < m; j++) {
+					CHECK_INT(got[j].chunk_id, want[j].id);
+					CHECK(got[j].cosine == want[j].cosine);
+				}
+			}
+		}
+	}
+out:
+	vectors_index_free(ix);
+	store_pending_free(p, np);
+	if (st)
+		store_close(st);
+	free(rows);
+	free(want);
+	free(vecs);
+	free(got);
+	free(ids);
+}
+
 int main(void)
 {
 	if (snprintf(tmpdir, sizeof(tmpdir), "/tmp/dc-vectors-XXXXXX") < 0 || !mkdtemp(tmpdir)) {
@@ -818,6 +981,7 @@ int main(void)
 	RUN(test_fallback_when_embedding_server_is_down);
 	RUN(test_concurrent_search_and_reload);
 	RUN(test_shared_index_is_one_per_model);
+	RUN(test_quantized_scan_is_exact);
 	db_remove();
 	rmdir(tmpdir);
 	return check_summary();
