@@ -80,6 +80,7 @@ static const struct route open_routes[] = {
 };
 
 _Static_assert(REQUEST_USER_MAX == AUTH_USER_MAX, "request.h holds any user name");
+_Static_assert(LOG_USER_MAX >= AUTH_USER_MAX, "the log line shows any user name");
 
 static int open_route(struct request *r)
 {
@@ -214,6 +215,7 @@ void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
 	line.model = r.model[0] ? r.model : NULL;
 	line.tokens = r.tokens;
 	line.error = r.error[0] ? r.error : NULL;
+	line.user = r.user;
 	log_request(&line);
 	request_free(&r);
 }

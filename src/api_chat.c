@@ -302,6 +302,7 @@ struct chat_stream {
 	char method[8];
 	char path[REQUEST_PARAM_MAX + 16];
 	char model[128];
+	char user[REQUEST_USER_MAX + 1];
 };
 
 static enum dc_err sink_event(void *ud, json_object *ev)
@@ -366,6 +367,7 @@ static void handed_finish(void *ud, struct store *st, enum dc_err rc)
 	line.model = c->model;
 	line.tokens = out.completion_tokens;
 	line.error = err[0] ? err : NULL;
+	line.user = c->user;
 	log_request(&line);
 }
 
@@ -391,6 +393,7 @@ static int hand_over(struct request *r, struct chat_stream *c, long long slot)
 	snprintf(c->method, sizeof c->method, "%s", r->method);
 	snprintf(c->path, sizeof c->path, "%s", r->path);
 	snprintf(c->model, sizeof c->model, "%s", r->model);
+	snprintf(c->user, sizeof c->user, "%s", r->user ? r->user : "");
 	if (conn_detach(r->conn, &fd, &request_id) != DC_OK) {
 		relay_stream_free(rs);
 		return 0;

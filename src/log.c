@@ -57,10 +57,33 @@ void log_msg(const char *fmt, ...)
 	log_write(line, n);
 }
 
+/* The user as the log line names them: "-" for none or the local user, else the name in
+ * double quotes with " and \ escaped (names may hold spaces, never control characters). */
+static void quote_user(const char *user, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (!user || !*user || outlen < 8) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	out[o++] = '"';
+	for (const char *c = user; *c && o + 4 < outlen; c++) {
+		if (*c == '"' || *c == '\\')
+			out[o++] = '\\';
+		out[o++] = *c;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
 void log_request(const struct log_request *r)
 {
-	log_msg("%s %s %d %ldms model=%s tokens=%ld%s%s",
+	char user[2 * LOG_USER_MAX + 4];
+
+	quote_user(r->user, user, sizeof user);
+	log_msg("%s %s %d %ldms user=%s model=%s tokens=%ld%s%s",
 		r->method ? r->method : "-", r->path ? r->path : "-", r->status,
-		r->duration_ms, r->model ? r->model : "-", r->tokens,
+		r->duration_ms, user, r->model ? r->model : "-", r->tokens,
 		r->error ? " error=" : "", r->error ? r->error : "");
 }

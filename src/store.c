@@ -245,6 +245,34 @@ static enum dc_err grow_array(void **arr, size_t *cap, size_t need, size_t elem)
 	return DC_OK;
 }
 
+/* Reads the current row of s into row (an element of a collect_rows array). */
+typedef enum dc_err (*row_reader)(sqlite3_stmt *s, void *row, const char *what, char *err,
+				  size_t errlen);
+
+/* Step s to its end, appending each row to the array *arr (*len elements of elem bytes,
+ * grown as needed) with read. On failure the rows read so far stay in *arr and *len, for
+ * the caller to free as usual. */
+static enum dc_err collect_rows(struct store *st, sqlite3_stmt *s, void **arr, size_t *len,
+				size_t elem, row_reader read, const char *what, char *err,
+				size_t errlen)
+{
+	size_t cap = *len;
+	enum dc_err rc;
+	int r;
+
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (grow_array(arr, &cap, *len + 1, elem) != DC_OK)
+			return dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
+		rc = read(s, (char *)*arr + *len * elem, what, err, errlen);
+		if (rc != DC_OK)
+			return rc;
+		(*len)++;
+	}
+	if (r != SQLITE_DONE)
+		return db_fail(st->db, err, errlen, what);
+	return DC_OK;
+}
+
 static enum dc_err prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 			   const char *what, char *err, size_t errlen)
 {
@@ -819,6 +847,12 @@ out:
 	return rc;
 }
 
+static enum dc_err row_session(sqlite3_stmt *s, void *row, const char *what, char *err,
+			       size_t errlen)
+{
+	return read_session(s, row, what, err, errlen);
+}
+
 enum dc_err store_session_create(struct store *st, const char *owner, const char *title,
 				 struct store_session *out, char *err, size_t errlen)
 {
@@ -896,9 +930,8 @@ enum dc_err store_session_list(struct store *st, const char *owner,
 {
 	sqlite3_stmt *s = NULL;
 	struct store_session *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc;
-	int r;
 	static const char what[] = "list sessions";
 
 	*out = NULL;
@@ -912,20 +945,9 @@ enum dc_err store_session_list(struct store *st, const char *owner,
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_session(s, &arr[len], what, err, errlen);
-		if (rc != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_session, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
@@ -1332,14 +1354,20 @@ static enum dc_err read_message(sqlite3_stmt *s, struct store_message *m, char *
 	return rc;
 }
 
+static enum dc_err row_message(sqlite3_stmt *s, void *row, const char *what, char *err,
+			       size_t errlen)
+{
+	(void)what;
+	return read_message(s, row, err, errlen);
+}
+
 enum dc_err store_message_list(struct store *st, const char *session_id,
 			       struct store_message **out, size_t *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	struct store_message *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc;
-	int r;
 	static const char what[] = "list messages";
 
 	*out = NULL;
@@ -1353,20 +1381,9 @@ enum dc_err store_message_list(struct store *st, const char *session_id,
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_message(s, &arr[len], err, errlen);
-		if (rc != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_message, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
@@ -1549,14 +1566,20 @@ out:
 	return rc;
 }
 
+static enum dc_err row_document(sqlite3_stmt *s, void *row, const char *what, char *err,
+				size_t errlen)
+{
+	(void)what;
+	return read_document(s, row, err, errlen);
+}
+
 enum dc_err store_document_list(struct store *st, const char *owner,
 				struct store_document **out, size_t *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	struct store_document *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc;
-	int r;
 	static const char what[] = "list documents";
 
 	*out = NULL;
@@ -1571,20 +1594,9 @@ enum dc_err store_document_list(struct store *st, const char *owner,
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_document(s, &arr[len], err, errlen);
-		if (rc != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_document, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
@@ -2170,15 +2182,24 @@ void store_pending_free(struct store_pending *p, size_t n)
 	free(p);
 }
 
+/* A chunk to embed: its id and text. */
+static enum dc_err row_chunk_text(sqlite3_stmt *s, void *row, const char *what, char *err,
+				  size_t errlen)
+{
+	struct store_pending *p = row;
+	enum dc_err rc = col_int(s, 0, &p->id, what, err, errlen);
+
+	return rc == DC_OK ? col_text(s, 1, 0, &p->text, what, err, errlen) : rc;
+}
+
 enum dc_err store_chunks_unembedded(struct store *st, const char *model, long long after_id,
 				    int limit, struct store_pending **out, size_t *n,
 				    char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	struct store_pending *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc;
-	int r;
 	static const char what[] = "chunks to embed";
 
 	*out = NULL;
@@ -2195,20 +2216,9 @@ enum dc_err store_chunks_unembedded(struct store *st, const char *model, long lo
 		rc = db_fail(st->db, err, errlen, what);
 		goto out;
 	}
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		if ((rc = col_int(s, 0, &arr[len].id, what, err, errlen)) != DC_OK ||
-		    (rc = col_text(s, 1, 0, &arr[len].text, what, err, errlen)) != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_chunk_text, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
@@ -2469,24 +2479,12 @@ static enum dc_err document_rows(struct store *st, sqlite3_stmt *s, const char *
 				 size_t errlen)
 {
 	struct store_document *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc = DC_OK;
-	int r;
 
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_document(s, &arr[len], err, errlen);
-		if (rc != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_document, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;
@@ -2840,29 +2838,24 @@ out:
 	return rc;
 }
 
+static enum dc_err row_token(sqlite3_stmt *s, void *row, const char *what, char *err,
+			     size_t errlen)
+{
+	(void)what;
+	return read_token(s, row, err, errlen);
+}
+
 /* Every row of a prepared TOKEN_COLUMNS statement into *out. */
 static enum dc_err token_rows(struct store *st, sqlite3_stmt *s, const char *what,
 			      struct store_token **out, size_t *n, char *err, size_t errlen)
 {
 	struct store_token *arr = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	enum dc_err rc = DC_OK;
-	int r;
 
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (grow_array((void **)&arr, &cap, len + 1, sizeof(*arr)) != DC_OK) {
-			rc = dc_fail(err, errlen, DC_NOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		rc = read_token(s, &arr[len], err, errlen);
-		if (rc != DC_OK)
-			goto out;
-		len++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_fail(st->db, err, errlen, what);
+	rc = collect_rows(st, s, (void **)&arr, &len, sizeof(*arr), row_token, what, err, errlen);
+	if (rc != DC_OK)
 		goto out;
-	}
 	*out = arr;
 	*n = len;
 	arr = NULL;

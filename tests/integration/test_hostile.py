@@ -545,6 +545,31 @@ def a_client_that_never_reads_blocks_no_one_and_frees_its_thread_when_it_goes():
 
 
 @test
+def a_client_that_stops_reading_for_a_while_gets_every_token():
+    """Backpressure both ways: while the client reads nothing, docchat stops taking the
+    model's tokens (its buffer for the web server passes the pause mark, so the model's
+    transfer is paused); once the client reads again, the transfer resumes and the
+    answer arrives whole, nothing lost or repeated."""
+    srv, fake = ctx["srv"], ctx["fake"]
+    tokens = 150000
+    model = h.fake_model("openai", tokens=tokens)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": model}, timeout=120)
+    events = iter(st)
+    for _ in range(5):      # start, status, sources, status, the first chunk
+        next(events)
+    sent = wait_stalled(fake, model)
+    check(sent < tokens, "the fake sent all %d tokens while the client read nothing" % tokens)
+    fl.log("measured: a client that paused reading: docchat stopped after %d tokens" % sent)
+    st.read_all()
+    h.check_framing(st.parser)
+    parts = h.split_events(st.events, sid, model)
+    eq(len(parts["text"]), len(fakelib.expected_text(model)), "length of the answer")
+    eq(parts["text"], fakelib.expected_text(model), "the answer after the pause")
+    eq(srv.final_assistant(sid)["status"], "complete", "stored status")
+
+
+@test
 def a_stuck_client_is_cut_off_by_lighttpds_write_timeout():
     """The client neither reads nor leaves: lighttpd's server.max-write-idle (360 s as
     shipped, 3 s here) ends the response, and docchat's thread with it."""

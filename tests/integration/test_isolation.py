@@ -399,6 +399,28 @@ def chat_sources_come_from_own_and_shared_documents_only():
 
 
 @test
+def the_log_line_names_the_user():
+    """Each request's log line says who asked: user="NAME" (quoted, \" escaped), "-" for
+    nobody; a relayed stream's line is written when it ends and names its user too."""
+    srv = ctx["srv"]
+    sid = new_session("alice", "log")
+    st = stream("alice", sid, "How long should green tea steep?", model="extractive")
+    eq(st.status, 200, "stream as alice")
+    ok(req(None, "GET", "/api/sessions"), 401, "GET /api/sessions as nobody")
+    log = os.path.join(srv.state, "lighttpd.out")
+
+    def lines():
+        with open(log, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        want = [re.search(r"POST /sessions 201 \d+ms user=\"alice\" ", text),
+                re.search(r"POST /chat/%s/stream 200 \d+ms user=\"alice\" model=extractive "
+                          r"tokens=\d+" % re.escape(sid), text),
+                re.search(r"GET /sessions 401 \d+ms user=- ", text)]
+        return all(want)
+    h.wait_for(lines, 10, "log lines naming alice and nobody in %s" % log)
+
+
+@test
 def models_are_the_same_for_everyone():
     a = ok(req("alice", "GET", "/api/models"), 200, "alice's /models")
     b = ok(req("bob", "GET", "/api/models"), 200, "bob's /models")
