@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "config.h"
 #include "cors.h"
+#include "embed.h"
 
 enum setting_type { SET_STR, SET_INT, SET_SIZE, SET_URL };
 
@@ -295,6 +296,13 @@ static enum dc_err check_consistency(const struct config *cfg, char *err, size_t
 			       "DOCCHAT_AUTH: '%s' is not one of none, required", cfg->auth);
 	if (cors_check_list(cfg->cors_origins, err, errlen) != DC_OK)
 		return DC_BADREQ;
+	if (cfg->embed_model[0] != '\0') {
+		struct embed_model m;
+
+		/* Said now rather than at the first question or upload. */
+		if (embed_model_parse(cfg, cfg->embed_model, &m, err, errlen) != DC_OK)
+			return DC_BADREQ;
+	}
 	return DC_OK;
 }
 

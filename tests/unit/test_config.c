@@ -29,6 +29,7 @@ static void clear_env(void)
 	unsetenv("DOCCHAT_OPENAI_KEY");
 	unsetenv("DOCCHAT_OLLAMA_URL");
 	unsetenv("DOCCHAT_THREADS");
+	unsetenv("DOCCHAT_EMBED_MODEL");
 }
 
 static void test_defaults(void)
@@ -85,6 +86,17 @@ static void test_bad_values_named(void)
 	setenv("DOCCHAT_OLLAMA_URL", "localhost:11434", 1);
 	CHECK_INT(config_load(&cfg, err, sizeof err), DC_BADREQ);
 	CHECK_STR(err, "DOCCHAT_OLLAMA_URL: 'localhost:11434' must start with http:// or https://");
+	clear_env();
+	setenv("DOCCHAT_EMBED_MODEL", "nomic:embed", 1);
+	CHECK_INT(config_load(&cfg, err, sizeof err), DC_BADREQ);
+	CHECK_STR(err, "DOCCHAT_EMBED_MODEL: unknown provider 'nomic' in 'nomic:embed': use "
+		  "ollama:NAME or openai:NAME");
+	setenv("DOCCHAT_EMBED_MODEL", "ollama:", 1);
+	CHECK_INT(config_load(&cfg, err, sizeof err), DC_BADREQ);
+	CHECK_STR(err, "DOCCHAT_EMBED_MODEL: 'ollama:' has no model name after the provider");
+	setenv("DOCCHAT_EMBED_MODEL", "ollama:nomic-embed-text", 1);
+	CHECK_INT(config_load(&cfg, err, sizeof err), DC_OK);
+	config_free(&cfg);
 	clear_env();
 	write_file("DOCCHAT_TOP_K=3\nNOT_A_SETTING=1\n");
 	setenv("DOCCHAT_CONFIG", path, 1);
