@@ -1,7 +1,8 @@
 // docchat chat page.
 //
-// Talks to the API described in doc/API.md (mounted at api/ next to this page) and
-// streams answers with fetch + a ReadableStream reader. Everything the server sends back
+// Talks to the API described in doc/API.md (mounted at api/ next to this page), with an
+// access token when docchat asks for one (see "Signing in"), and streams answers with
+// fetch + a ReadableStream reader. Everything the server sends back
 // (model output, document text, titles, error messages) is untrusted: Markdown goes
 // through marked and then DOMPurify into the answer element only; every other field is
 // set with textContent. The page runs under a strict Content-Security-Policy, so there are
@@ -129,7 +130,7 @@ async function errorText(res) {
 async function api(path, { method = "GET", body, signal } = {}) {
   let res;
   try {
-    res = await fetch(API + path, {
+    res = await authFetch(API + path, {
       method,
       signal,
       cache: "no-store",
@@ -140,7 +141,7 @@ async function api(path, { method = "GET", body, signal } = {}) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "Could not reach the server. Check your connection.");
   }
-  if (!res.ok) throw new ApiError(res.status, await errorText(res));
+  if (!res.ok) throw new ApiError(res.status, await responseError(res));
   if (res.status === 204) return null;
   try {
     return await res.json();
@@ -149,9 +150,275 @@ async function api(path, { method = "GET", body, signal } = {}) {
   }
 }
 
+/* ------------------------------------------------------------------------------------
+ * Signing in
+ *
+ * docchat answers 401 to a request from nobody unless the web server authenticated it
+ * (REMOTE_USER): the page then asks for an access token, made by `docchat token create`,
+ * and sends it as "Authorization: Bearer ..." on every API call. It asks only when a 401
+ * carries docchat's own Bearer challenge (a web server's password prompt is the
+ * browser's business), and once for all the calls that meet the 401 together: they wait
+ * for the dialog and are sent again with the token. The token is kept in sessionStorage,
+ * or in localStorage when the reader ticks "Remember on this device"; it is never put in
+ * a URL, a log line or the page (the password field is emptied once it is checked).
+ * ---------------------------------------------------------------------------------- */
+
+const TOKEN_KEY = "docchat.token";
+const NOT_SIGNED_IN = "you are not signed in";
+const MAX_SIGN_IN_ROUNDS = 3; // a request asks at most this often before it gives up
+
+const auth = {
+  token: null,
+  remembered: false,  // the token is in localStorage rather than sessionStorage
+  needed: false,      // docchat asked for a token and none is working yet
+  declined: false,    // the reader cancelled the dialog: calls made in the background stop asking
+  stale: false,       // some call failed for want of a token: reload the lists after signing in
+  prompt: null,       // while the dialog is open: the promise every 401 waits for
+};
+
+function tokenStorage(remembered) {
+  try {
+    return remembered ? window.localStorage : window.sessionStorage;
+  } catch {
+    return null; // storage disabled: the token lasts as long as the page
+  }
+}
+
+function loadToken() {
+  for (const remembered of [false, true]) {
+    try {
+      const token = tokenStorage(remembered)?.getItem(TOKEN_KEY);
+      if (token) {
+        auth.token = token;
+        auth.remembered = remembered;
+        return;
+      }
+    } catch {
+      /* storage disabled */
+    }
+  }
+}
+
+function forgetToken() {
+  auth.token = null;
+  for (const remembered of [false, true]) {
+    try {
+      tokenStorage(remembered)?.removeItem(TOKEN_KEY);
+    } catch {
+      /* storage disabled */
+    }
+  }
+  updateAuthControls();
+}
+
+function saveToken(token, remembered) {
+  forgetToken();
+  auth.token = token;
+  auth.remembered = remembered;
+  try {
+    tokenStorage(remembered)?.setItem(TOKEN_KEY, token);
+  } catch {
+    /* full or disabled: the token lasts as long as the page */
+  }
+  updateAuthControls();
+}
+
+function authHeaders(headers = {}) {
+  return auth.token ? { ...headers, Authorization: `Bearer ${auth.token}` } : { ...headers };
+}
+
+// Whether a response asks for a token: a 401 with docchat's Bearer challenge (or with
+// none). A 401 from a web server that wants a password is not one: a token cannot help.
+function wantsToken(status, challenge) {
+  return status === 401 && (!challenge || /\bbearer\b/i.test(challenge));
+}
+
+// A 401 met with the token `sent`: returns true when the request should be sent again
+// (with the token there is now), false when the reader did not sign in. `refusal` is
+// docchat's message, shown when a token that used to work is refused.
+async function signInAgain(sent, refusal) {
+  // Signed in (or out) while this request was on its way: try again as things are now.
+  if (auth.token !== sent) return true;
+  auth.needed = true;
+  let message = "";
+  if (sent) {
+    // The kept token stopped working (revoked, or another database): forget it.
+    message = `Your token was refused: ${refusal || "it is invalid or revoked"}. Sign in with another one.`;
+    forgetToken();
+  }
+  updateAuthControls();
+  if (auth.declined && !auth.prompt) return false;
+  return askForToken(message);
+}
+
+// fetch() with the token. On a 401 that asks for one it opens the sign-in dialog and,
+// once the reader has signed in, sends the request again; the response is returned
+// either way (a 401 when the reader cancelled). init.body must be sendable twice.
+async function authFetch(url, init = {}) {
+  for (let round = 0; ; round++) {
+    const sent = auth.token;
+    const res = await fetch(url, { ...init, headers: authHeaders(init.headers) });
+    if (!wantsToken(res.status, res.headers.get("WWW-Authenticate"))) return res;
+    const refusal = sent ? await errorText(res.clone()) : "";
+    if (round + 1 >= MAX_SIGN_IN_ROUNDS || !(await signInAgain(sent, refusal))) {
+      auth.stale = true;
+      return res;
+    }
+  }
+}
+
+// The message of a failed response: docchat's, except for a 401 that wants a token,
+// whose text speaks to API clients rather than to the reader.
+async function responseError(res) {
+  if (wantsToken(res.status, res.headers.get("WWW-Authenticate"))) return NOT_SIGNED_IN;
+  return errorText(res);
+}
+
+// Opens the sign-in dialog, or joins the one already open. Resolves true once a token
+// has been accepted, false if the reader cancelled.
+function askForToken(message = "") {
+  if (!auth.prompt) {
+    auth.prompt = new Promise((resolve) => openSignIn(message, resolve)).finally(() => {
+      auth.prompt = null;
+    });
+  }
+  return auth.prompt;
+}
+
+let signIn = null; // the open dialog: { done, returnTo }
+
+function setSignInError(text) {
+  el.signinError.textContent = text || "";
+  el.signinError.hidden = !text;
+  if (text) el.signinToken.setAttribute("aria-invalid", "true");
+  else el.signinToken.removeAttribute("aria-invalid");
+}
+
+function setSignInBusy(busy) {
+  el.signinSubmit.disabled = busy;
+  el.signinSubmit.textContent = busy ? "Signing in…" : "Sign in";
+  el.signinForm.setAttribute("aria-busy", String(busy));
+}
+
+function openSignIn(message, done) {
+  signIn = { done, returnTo: document.activeElement };
+  el.signinToken.value = "";
+  el.signinRemember.checked = auth.remembered;
+  setSignInError(message);
+  setSignInBusy(false);
+  updateAuthControls();
+  if (!el.signinDialog.open) el.signinDialog.showModal();
+  el.signinToken.focus();
+}
+
+function closeSignIn(ok) {
+  const open = signIn;
+  signIn = null;
+  el.signinToken.value = "";
+  setSignInBusy(false);
+  if (el.signinDialog.open) el.signinDialog.close();
+  auth.declined = !ok;
+  if (ok) auth.needed = false;
+  updateAuthControls();
+  if (ok) {
+    const back = open && open.returnTo;
+    const usable = back && back !== document.body && back.isConnected && !back.closest("[hidden], [inert]");
+    (usable ? back : el.question).focus();
+  } else {
+    el.signinButton.focus();
+  }
+  if (open) open.done(ok);
+  // Lists that failed for want of a token load now (the calls still waiting are sent
+  // again by authFetch).
+  if (ok && auth.stale) {
+    auth.stale = false;
+    loadAll();
+  }
+}
+
+async function submitSignIn() {
+  if (!signIn || el.signinSubmit.disabled) return;
+  const attempt = signIn;
+  // Pasted with its header name, or with spaces around it: still the token.
+  const token = el.signinToken.value.trim().replace(/^bearer\s+/i, "");
+  if (!token) {
+    setSignInError("Enter your access token.");
+    el.signinToken.focus();
+    return;
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    setSignInError("That is not an access token: a token is one word of letters, digits, “-” and “_”, starting with dc_.");
+    el.signinToken.focus();
+    return;
+  }
+  setSignInBusy(true);
+  let problem = "";
+  try {
+    // Any call that needs a user will do; the list of chats is a cheap one.
+    const res = await fetch(`${API}sessions`, {
+      cache: "no-store",
+      headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+    });
+    if (!res.ok) {
+      const challenge = res.headers.get("WWW-Authenticate") || "";
+      const text = await errorText(res);
+      if (res.status !== 401) problem = `${text} (HTTP ${res.status})`;
+      else if (/invalid_token/.test(challenge) || !wantsToken(res.status, challenge)) problem = `Not signed in: ${text}.`;
+      // docchat saw no token at all: something between the browser and docchat dropped
+      // the header.
+      else problem = "The token did not reach docchat: the web server has to pass the Authorization header on. Tell the administrator.";
+    }
+  } catch {
+    problem = "Could not reach the server. Check your connection.";
+  }
+  if (signIn !== attempt) return; // cancelled meanwhile
+  if (problem) {
+    setSignInBusy(false);
+    setSignInError(problem);
+    el.signinToken.focus();
+    el.signinToken.select();
+    return;
+  }
+  saveToken(token, el.signinRemember.checked);
+  closeSignIn(true);
+}
+
+function updateAuthControls() {
+  el.signoutButton.hidden = !auth.token;
+  el.signinButton.hidden = Boolean(auth.token) || !auth.needed || Boolean(signIn);
+}
+
+// Forget the token and everything shown for its user, then ask again.
+function signOut() {
+  forgetToken();
+  showNewUser();
+}
+
+// Clear what the page shows for the user it had, and load the lists as whoever the token
+// (or its absence) now says.
+function showNewUser() {
+  stopStreaming();
+  auth.declined = false;
+  auth.stale = false;
+  state.sessions = [];
+  state.documents = [];
+  state.current = null;
+  store.set("session", null);
+  store.set("documents", []);
+  uploads.queue.length = 0;
+  if (uploads.current && uploads.current.xhr) uploads.current.xhr.abort();
+  el.uploadList.replaceChildren();
+  updateUploadList();
+  el.uploadLive.replaceChildren();
+  newChat();
+  renderDocuments();
+  if (!auth.token) announce("Signed out.");
+  loadAll();
+}
+
 function describeError(err) {
   if (err instanceof ApiError) {
-    if (err.status === 0) return err.message;
+    if (err.status === 0 || (err.status === 401 && err.message === NOT_SIGNED_IN)) return err.message;
     return `${err.message} (HTTP ${err.status})`;
   }
   return err && err.message ? err.message : String(err);
@@ -375,6 +642,15 @@ const el = {
   sendButton: $("send-button"),
   stopButton: $("stop-button"),
   confirmDialog: $("confirm-dialog"),
+  signinButton: $("signin-button"),
+  signoutButton: $("signout-button"),
+  signinDialog: $("signin-dialog"),
+  signinForm: $("signin-form"),
+  signinToken: $("signin-token"),
+  signinError: $("signin-error"),
+  signinRemember: $("signin-remember"),
+  signinCancel: $("signin-cancel"),
+  signinSubmit: $("signin-submit"),
   confirmTitle: $("confirm-title"),
   confirmText: $("confirm-text"),
 };
@@ -633,6 +909,7 @@ async function ensureSession(question) {
 
 async function ask(question, options = currentOptions()) {
   if (state.streaming || !question.trim()) return;
+  auth.declined = false; // the reader acts: if docchat wants a token, ask for it now
   if (options.search_mode === "selected" && !(options.document_ids || []).length) {
     updateDocPickerNote(true);
     return;
@@ -661,7 +938,7 @@ async function ask(question, options = currentOptions()) {
     const session = await ensureSession(question);
     let res;
     try {
-      res = await fetch(`${API}chat/${encodeURIComponent(session.id)}/stream`, {
+      res = await authFetch(`${API}chat/${encodeURIComponent(session.id)}/stream`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify({ question, ...options }),
@@ -672,7 +949,7 @@ async function ask(question, options = currentOptions()) {
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, "Could not reach the server. Check your connection.");
     }
-    if (!res.ok) throw new ApiError(res.status, await errorText(res));
+    if (!res.ok) throw new ApiError(res.status, await responseError(res));
     if (!res.body) throw new Error("This browser cannot read streamed responses.");
 
     const reader = res.body.getReader();
@@ -1090,7 +1367,7 @@ async function deleteDocument(doc) {
  * progress bar that ends in its result or the server's error message.
  * ---------------------------------------------------------------------------------- */
 
-const uploads = { queue: [], running: false };
+const uploads = { queue: [], running: false, current: null };
 
 // Screen readers hear each upload's result (the progress itself is not announced).
 function announce(text) {
@@ -1196,16 +1473,18 @@ class UploadRow {
   }
 }
 
-function sendUpload(row) {
+// round: how often this file met a 401 that asked for a token (see authFetch).
+function sendUpload(row, round = 0) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
+    const sent = auth.token;
     row.xhr = xhr;
     row.el.dataset.state = "uploading";
     row.progress(0, 1);
     const form = new FormData();
     form.append("file", row.file, row.file.name);
     xhr.open("POST", `${API}documents`);
-    xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(authHeaders({ Accept: "application/json" }))) xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) row.progress(e.loaded, e.total);
@@ -1215,12 +1494,25 @@ function sendUpload(row) {
       row.bar.value = 100;
       row.pct.textContent = "Indexing…";
     });
-    xhr.addEventListener("load", () => {
+    xhr.addEventListener("load", async () => {
       let body = null;
       try {
         body = JSON.parse(xhr.responseText);
       } catch {
         /* not JSON: a proxy's error page, say */
+      }
+      if (wantsToken(xhr.status, xhr.getResponseHeader("WWW-Authenticate"))) {
+        row.xhr = null;
+        row.pct.textContent = "Signing in…";
+        const refusal = body && typeof body.error === "string" ? body.error : "";
+        if (round + 1 < MAX_SIGN_IN_ROUNDS && await signInAgain(sent, refusal)) {
+          resolve(sendUpload(row, round + 1));
+          return;
+        }
+        auth.stale = true;
+        row.finish("error", "Not added: you are not signed in.");
+        resolve(false);
+        return;
       }
       if (xhr.status === 201 && body && Array.isArray(body.documents)) {
         const docs = body.documents;
@@ -1264,9 +1556,11 @@ async function runUploads() {
   try {
     while (uploads.queue.length) {
       const row = uploads.queue.shift();
+      uploads.current = row;
       if (await sendUpload(row)) document.dispatchEvent(new CustomEvent("docchat:documents-changed"));
     }
   } finally {
+    uploads.current = null;
     uploads.running = false;
   }
 }
@@ -1274,6 +1568,7 @@ async function runUploads() {
 function uploadFiles(files) {
   const list = [...(files || [])];
   if (!list.length) return;
+  auth.declined = false; // as for a question: a 401 now opens the sign-in dialog
   for (const file of list) uploads.queue.push(new UploadRow(file));
   // On a phone the panel is in the hidden sidebar: show it, so the progress is seen.
   if (narrow.matches && !document.body.classList.contains("sidebar-open")) openSidebar(el.uploadButton);
@@ -1331,7 +1626,7 @@ function showBanner(text) {
 
 async function checkHealth() {
   try {
-    const res = await fetch(`${API}health`, { cache: "no-store" });
+    const res = await fetch(`${API}health`, { cache: "no-store", headers: authHeaders() });
     if (res.ok) return;
     let detail = "";
     try {
@@ -1379,7 +1674,35 @@ el.menuButton.addEventListener("click", () => {
 el.closeSidebar.addEventListener("click", closeSidebar);
 el.scrim.addEventListener("click", closeSidebar);
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && document.body.classList.contains("sidebar-open") && !el.confirmDialog.open) closeSidebar();
+  if (e.key === "Escape" && document.body.classList.contains("sidebar-open") && !el.confirmDialog.open && !el.signinDialog.open) closeSidebar();
+});
+
+el.signinForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  submitSignIn();
+});
+el.signinCancel.addEventListener("click", () => closeSignIn(false));
+// Escape closes the dialog by itself (the browser may skip the "cancel" event): either
+// way it ends here, as a Cancel.
+el.signinDialog.addEventListener("close", () => {
+  if (signIn) closeSignIn(false);
+});
+el.signinButton.addEventListener("click", async () => {
+  auth.declined = false;
+  auth.stale = true; // whatever is on the page was loaded without a token
+  await askForToken();
+});
+el.signoutButton.addEventListener("click", signOut);
+// Another tab signed out, or in as someone else, with the token remembered on this
+// device: this tab follows.
+window.addEventListener("storage", (e) => {
+  if (!auth.token || !auth.remembered || (e.key !== null && e.key !== TOKEN_KEY)) return;
+  if (e.storageArea && e.storageArea !== tokenStorage(true)) return;
+  const now = e.key === null ? null : e.newValue;
+  if (now === auth.token) return;
+  auth.token = now;
+  updateAuthControls();
+  showNewUser();
 });
 
 el.newChat.addEventListener("click", newChat);
@@ -1437,16 +1760,24 @@ el.stopButton.addEventListener("click", () => {
  * Start
  * ---------------------------------------------------------------------------------- */
 
+// Models, documents and chats; then the chat the reader had open, if it is still there.
+async function loadAll() {
+  await Promise.all([loadModels(), loadDocuments(), refreshSessions()]);
+  const last = store.get("session");
+  if (!state.current && last && state.sessions.some((s) => s.id === last)) await openSession(last);
+  else updateEmptyState();
+}
+
 async function start() {
   const mode = store.get("mode");
   if (["all", "selected", "none"].includes(mode)) el.modeSelect.value = mode;
   updateDocPickerNote();
+  loadToken();
+  updateAuthControls();
   checkHealth();
-  await Promise.all([loadModels(), loadDocuments(), refreshSessions()]);
-  const last = store.get("session");
-  if (last && state.sessions.some((s) => s.id === last)) await openSession(last);
-  else updateEmptyState();
-  el.question.focus();
+  await loadAll();
+  // Not when the reader cancelled the sign-in: the focus is on the Sign in button then.
+  if (!auth.declined) el.question.focus();
 }
 
 start();

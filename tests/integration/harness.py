@@ -809,6 +809,57 @@ class Stream:
         self.conn.close()
 
 
+def htpasswd_line(user, password):
+    """An htpasswd line for user: bcrypt with apache2-utils' htpasswd, else SHA-512 crypt
+    from openssl (lighttpd's mod_authn_file takes both)."""
+    if shutil.which("htpasswd"):
+        r = subprocess.run(["htpasswd", "-nbB", user, password], capture_output=True,
+                           text=True)
+        check(r.returncode == 0, "htpasswd -nbB exited %d" % r.returncode)
+        return r.stdout.strip()
+    r = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True, text=True)
+    check(r.returncode == 0, "openssl passwd exited %d" % r.returncode)
+    return "%s:%s" % (user, r.stdout.strip())
+
+
+def serve_with_basic_auth(d, passwords):
+    """Start lighttpd for d (a Docchat made with serve=False) from the shipped template with
+    its Basic-auth block uncommented, checking the users of passwords ({user: password})
+    against an htpasswd file in d's state. Returns lighttpd's startup output."""
+    users = os.path.join(d.state, "docchat.htpasswd")
+    with open(users, "w", encoding="utf-8") as f:
+        for u, p in passwords.items():
+            f.write(htpasswd_line(u, p) + "\n")
+    d.port = free_port()
+    conf = fill_template(TEMPLATE, {"PORT": d.port, "WWW": os.path.join(SRCDIR, "www"),
+                                    "DOCCHAT": DOCCHAT_BIN, "CONFIG": d.config_path,
+                                    "STATE": d.state})
+    conf, n = re.subn(r"^#(server\.modules \+= \( \"mod_auth\"|auth\.|\$HTTP\[\"url\"\]|"
+                      r"  auth\.require|\})", r"\1", conf, flags=re.M)
+    eq(n, 6, "lines of the Basic-auth block uncommented in %s" % TEMPLATE)
+    conf, n = re.subn(r'"/etc/lighttpd/docchat\.htpasswd"', '"%s"' % users, conf)
+    eq(n, 1, "the htpasswd path in the Basic-auth block")
+    path = os.path.join(d.state, "lighttpd.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conf)
+    log = os.path.join(d.state, "lighttpd.out")
+    out = open(log, "wb")
+    d.proc = subprocess.Popen([LIGHTTPD, "-D", "-f", path], stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=out, env=clean_env(), cwd=d.state)
+    out.close()
+
+    def up():
+        if d.proc.poll() is not None:
+            fail("lighttpd with Basic auth exited: %s" % tail(log))
+        try:
+            return d.request("GET", "/api/health", timeout=2)[0] == 200
+        except OSError:
+            return False
+    wait_for(up, START_TIMEOUT_S, "lighttpd with Basic auth", 0.1)
+    with open(log, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
 # ---------------------------------------------------------------------------------------
 # Checks on streams shared by the test files
 

@@ -42,7 +42,6 @@ and bob, get bearer tokens from `docchat token create`. Then:
 import base64
 import os
 import re
-import shutil
 import subprocess
 import urllib.parse
 
@@ -465,15 +464,6 @@ def remote_user_with_auth_type_is_the_user_in_cgi_mode():
        "an unusable REMOTE_USER")
 
 
-def htpasswd_line(user, password):
-    if shutil.which("htpasswd"):
-        r = subprocess.run(["htpasswd", "-nbB", user, password], capture_output=True)
-        eq(r.returncode, 0, "htpasswd -nbB")
-        return r.stdout.decode().strip()
-    import crypt  # noqa: PLC0415 - only without apache2-utils (deprecated module)
-    return "%s:%s" % (user, crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512)))
-
-
 def basic_site():
     """lighttpd from the shipped template with its Basic-auth block uncommented, over the
     main instance's database; returns its harness.Docchat."""
@@ -482,38 +472,7 @@ def basic_site():
     srv = ctx["srv"]
     d = h.Docchat(ctx["tmp"], ctx["fake"], name="basic", ingest=False, serve=False,
                   overrides={"DOCCHAT_AUTH": "required", "DOCCHAT_DB": srv.db_path})
-    users = d.state + "/docchat.htpasswd"
-    with open(users, "w", encoding="utf-8") as f:
-        for u, p in PASSWORDS.items():
-            f.write(htpasswd_line(u, p) + "\n")
-    d.port = h.free_port()
-    conf = h.fill_template(h.TEMPLATE, {"PORT": d.port, "WWW": os.path.join(h.SRCDIR, "www"),
-                                        "DOCCHAT": h.DOCCHAT_BIN, "CONFIG": d.config_path,
-                                        "STATE": d.state})
-    conf, n = re.subn(r"^#(server\.modules \+= \( \"mod_auth\"|auth\.|\$HTTP\[\"url\"\]|"
-                      r"  auth\.require|\})", r"\1", conf, flags=re.M)
-    eq(n, 6, "lines of the Basic-auth block uncommented in %s" % h.TEMPLATE)
-    conf, n = re.subn(r'"/etc/lighttpd/docchat\.htpasswd"', '"%s"' % users, conf)
-    eq(n, 1, "the htpasswd path in the Basic-auth block")
-    path = os.path.join(d.state, "lighttpd.conf")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(conf)
-    out = open(os.path.join(d.state, "lighttpd.out"), "wb")
-    d.proc = subprocess.Popen([h.LIGHTTPD, "-D", "-f", path], stdin=subprocess.DEVNULL,
-                              stdout=out, stderr=out, env=h.clean_env(), cwd=d.state)
-    out.close()
-
-    def up():
-        if d.proc.poll() is not None:
-            fail("lighttpd with Basic auth exited: %s" % h.tail(os.path.join(d.state,
-                                                                             "lighttpd.out")))
-        try:
-            return d.request("GET", "/api/health", timeout=2)[0] == 200
-        except OSError:
-            return False
-    h.wait_for(up, h.START_TIMEOUT_S, "lighttpd with Basic auth", 0.1)
-    with open(os.path.join(d.state, "lighttpd.out"), encoding="utf-8") as f:
-        said = f.read()
+    said = h.serve_with_basic_auth(d, PASSWORDS)
     check("Warning" not in said, "lighttpd warns about the Basic-auth block: %s" % said)
     ctx["basic"] = d
     return d

@@ -201,7 +201,7 @@ def one_log_line_per_request():
         found = [l for l in text.splitlines() if "/chat/%s/stream" % sid in l or "/nope" in l]
         return found if len(found) >= 3 else None
     found = h.wait_for(lines, 10, "three request log lines in %s" % log)
-    line_re = r"^docchat\[\d+\]: %s %s %d \d+ms model=%s tokens=%s%s$"
+    line_re = r"^docchat\[\d+\]: %s %s %d \d+ms user=- model=%s tokens=%s%s$"
     path = "/chat/%s/stream" % sid
     check(re.match(line_re % ("POST", re.escape(path), 200, re.escape(ok), "7", ""), found[0]),
           "log line of a complete answer: %r" % found[0])
