@@ -10,16 +10,17 @@
  *   CLOSING    the relay thread again: FCGI_END_REQUEST, send what is left, close.
  * Only the thread holding a stream touches its buffer, and only the relay thread
  * changes its state; the queues between threads are lists under a mutex, and a relay
- * thread is woken through an eventfd. The one
- * field two threads read is `gone` (atomic): the relay thread sets it when the web
- * server closes the connection, the finishing thread reads it through sse_io.
+ * thread is woken through an eventfd. The one field two threads read is `gone`
+ * (atomic): the relay thread sets it when the web server closes the connection, the
+ * finishing thread reads it through sse_io.
  *
  * Writes never block: what the socket does not take waits in the stream's buffer and
  * goes out on EPOLLOUT. Every event is written as soon as it exists; the events made
  * from one read of the model's socket (a flood may bring many tokens at once) are
- * written together when curl returns, a few microseconds later. When more than RELAY_PAUSE_BYTES wait, the model's transfer is
- * paused (curl stops reading it, so TCP pushes back on the model server) until the
- * buffer is empty again; extractive words wait likewise.
+ * written together when curl returns, a few microseconds later. When more than
+ * RELAY_PAUSE_BYTES wait, the model's transfer is paused (curl stops reading it, so TCP
+ * pushes back on the model server) until the buffer is empty again; extractive words
+ * wait likewise.
  *
  * The client fd is watched for input only to notice the web server closing it: any
  * bytes that arrive (no web server sends more for a request whose body was read) are
