@@ -181,16 +181,21 @@ static enum dc_err emit_start(struct answer *a)
 	return emit(a, ev);
 }
 
+static enum dc_err on_tick(void *ud);
+
+/* While the question is embedded: the answer's own tick (pings, limits, a client that
+ * left, a shutdown). */
 static enum dc_err run_search(struct answer *a)
 {
 	const struct chat_params *p = a->p;
 	int selected = strcmp(p->search_mode, "selected") == 0;
+	struct search_tick tick = { on_tick, a };
 
 	if (strcmp(p->search_mode, "none") == 0)
 		return DC_OK;
-	return search_run(a->st, a->cfg, p->owner, p->question, SEARCH_AUTO,
-			  selected ? p->doc_ids : NULL, selected ? p->ndocs : 0, p->top_k,
-			  &a->hits, &a->nhits, &a->used, a->err, sizeof a->err);
+	return search_run_ticked(a->st, a->cfg, p->owner, p->question, SEARCH_AUTO,
+				 selected ? p->doc_ids : NULL, selected ? p->ndocs : 0, p->top_k,
+				 &tick, &a->hits, &a->nhits, &a->used, a->err, sizeof a->err);
 }
 
 /* Vector search failed and keyword search answered instead: say so, and why. */

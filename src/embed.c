@@ -367,8 +367,9 @@ static void auth_free(struct buf *auth)
 }
 
 static enum dc_err embed_batch(const struct config *cfg, const struct embed_model *m,
-			       const char *const *texts, size_t n, int total_s, float **vectors,
-			       int *dim, char *err, size_t errlen)
+			       const char *const *texts, size_t n, int total_s,
+			       const struct embed_tick *tick, float **vectors, int *dim,
+			       char *err, size_t errlen)
 {
 	struct http_stream_req hreq;
 	struct buf url, auth, body, reply;
@@ -398,6 +399,10 @@ static enum dc_err embed_batch(const struct config *cfg, const struct embed_mode
 	hreq.total_s = total_s;
 	hreq.data = collect;
 	hreq.data_ud = &reply;
+	if (tick) {
+		hreq.tick = tick->fn;
+		hreq.tick_ud = tick->ud;
+	}
 	rc = http_stream_run(&hreq, NULL, err, errlen);
 	if (rc == DC_OK)
 		rc = embed_parse_reply(m->provider, buf_str(&reply), reply.len, n, vectors, dim,
@@ -414,6 +419,14 @@ enum dc_err embed_texts(const struct config *cfg, const struct embed_model *m,
 			const char *const *texts, size_t n, int total_s, float **vectors,
 			int *dim, char *err, size_t errlen)
 {
+	return embed_texts_ticked(cfg, m, texts, n, total_s, NULL, vectors, dim, err, errlen);
+}
+
+enum dc_err embed_texts_ticked(const struct config *cfg, const struct embed_model *m,
+			       const char *const *texts, size_t n, int total_s,
+			       const struct embed_tick *tick, float **vectors, int *dim,
+			       char *err, size_t errlen)
+{
 	size_t batch = cfg->embed_batch > 0 ? (size_t)cfg->embed_batch : EMBED_BATCH_DEFAULT;
 	size_t off, cnt;
 	float *all = NULL, *part = NULL;
@@ -426,7 +439,7 @@ enum dc_err embed_texts(const struct config *cfg, const struct embed_model *m,
 		return dc_fail(err, errlen, DC_BADREQ, "%s: no texts to embed", m->provider);
 	for (off = 0; off < n; off += cnt) {
 		cnt = n - off < batch ? n - off : batch;
-		rc = embed_batch(cfg, m, texts + off, cnt, total_s, &part, &pd, err, errlen);
+		rc = embed_batch(cfg, m, texts + off, cnt, total_s, tick, &part, &pd, err, errlen);
 		if (rc != DC_OK)
 			goto out;
 		if (!all) {

@@ -53,6 +53,19 @@ enum dc_err embed_texts(const struct config *cfg, const struct embed_model *m,
 			const char *const *texts, size_t n, int total_s, float **vectors,
 			int *dim, char *err, size_t errlen);
 
+/* Called while an embedding request waits, as backend.h's tick: at least every 250 ms; a
+ * non-OK result stops the request and is returned (err "<provider>: stopped: ..."). */
+struct embed_tick {
+	enum dc_err (*fn)(void *ud);
+	void *ud;
+};
+
+/* embed_texts with tick (NULL: none), for a question being answered. */
+enum dc_err embed_texts_ticked(const struct config *cfg, const struct embed_model *m,
+			       const char *const *texts, size_t n, int total_s,
+			       const struct embed_tick *tick, float **vectors, int *dim,
+			       char *err, size_t errlen);
+
 /* Validate and convert one reply body (len bytes, need not be NUL-terminated) of
  * provider ("ollama" or "openai") that should carry n vectors. Same results as
  * embed_texts; every problem is DC_UPSTREAM with "<provider>: ..." in err. Exposed for

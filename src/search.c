@@ -691,16 +691,35 @@ enum dc_err search_run_embedded(struct store *st, const struct config *cfg,
 			    out, n, &vector_failed, err, errlen);
 }
 
+/* The caller's tick as the embedding request sees it, remembering whether it said stop. */
+struct question_tick {
+	const struct search_tick *tick;
+	enum dc_err stopped;		/* the tick's non-OK result, DC_OK if none */
+};
+
+static enum dc_err question_tick_fn(void *ud)
+{
+	struct question_tick *qt = ud;
+	enum dc_err rc = qt->tick->fn(qt->tick->ud);
+
+	if (rc != DC_OK)
+		qt->stopped = rc;
+	return rc;
+}
+
 /* Embed the question for the configured model. */
-static enum dc_err embed_question(const struct config *cfg, const char *question, float **q,
-				  int *dim, char *err, size_t errlen)
+static enum dc_err embed_question(const struct config *cfg, const char *question,
+				  struct question_tick *qt, float **q, int *dim, char *err,
+				  size_t errlen)
 {
 	struct embed_model m;
+	struct embed_tick et = { question_tick_fn, qt };
 	enum dc_err rc = embed_model_parse(cfg, cfg->embed_model, &m, err, errlen);
 
 	if (rc != DC_OK)
 		return rc;
-	return embed_texts(cfg, &m, &question, 1, SEARCH_EMBED_TIMEOUT_S, q, dim, err, errlen);
+	return embed_texts_ticked(cfg, &m, &question, 1, SEARCH_EMBED_TIMEOUT_S,
+				  qt->tick ? &et : NULL, q, dim, err, errlen);
 }
 
 enum dc_err search_run(struct store *st, const struct config *cfg, const char *owner,
@@ -708,8 +727,19 @@ enum dc_err search_run(struct store *st, const struct config *cfg, const char *o
 		       size_t ndocs, int top_k, struct search_hit **out, size_t *n,
 		       struct search_used *used, char *err, size_t errlen)
 {
+	return search_run_ticked(st, cfg, owner, question, mode, doc_ids, ndocs, top_k, NULL,
+				 out, n, used, err, errlen);
+}
+
+enum dc_err search_run_ticked(struct store *st, const struct config *cfg, const char *owner,
+			      const char *question, enum search_mode mode,
+			      const long long *doc_ids, size_t ndocs, int top_k,
+			      const struct search_tick *tick, struct search_hit **out, size_t *n,
+			      struct search_used *used, char *err, size_t errlen)
+{
 	int have_model = cfg->embed_model && cfg->embed_model[0];
 	int vector_failed = 0, dim = 0;
+	struct question_tick qt = { tick, DC_OK };
 	float *q = NULL;
 	enum dc_err rc;
 
@@ -726,7 +756,16 @@ enum dc_err search_run(struct store *st, const struct config *cfg, const char *o
 		return DC_OK;
 	if (mode == SEARCH_KEYWORD)
 		goto keyword;
-	rc = embed_question(cfg, question, &q, &dim, used->fallback, sizeof(used->fallback));
+	rc = embed_question(cfg, question, &qt, &q, &dim, used->fallback,
+			    sizeof(used->fallback));
+	if (qt.stopped != DC_OK) {
+		/* The caller's tick stopped the embedding (the client left, a shutdown): no
+		 * keyword search in its place, the question is not being answered. */
+		free(q);
+		used->fallback[0] = '\0';
+		return dc_fail(err, errlen, qt.stopped, "search stopped: %s",
+			       dc_strerror(qt.stopped));
+	}
 	if (rc == DC_OK)
 		rc = run_embedded(st, cfg, owner, question, q, dim, mode, doc_ids, ndocs, top_k,
 				  out, n, &vector_failed, err, errlen);

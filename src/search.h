@@ -94,6 +94,22 @@ enum dc_err search_run(struct store *st, const struct config *cfg, const char *o
 		       size_t ndocs, int top_k, struct search_hit **out, size_t *n,
 		       struct search_used *used, char *err, size_t errlen);
 
+/* Called while search_run_ticked waits for the embedding server, at least every 250 ms
+ * (backend.h's tick). A non-OK result stops the search and is returned as is: no
+ * keyword search replaces it. */
+struct search_tick {
+	enum dc_err (*fn)(void *ud);
+	void *ud;
+};
+
+/* search_run with tick (NULL: none), for a question being answered while a client
+ * waits: pings go on and a client that leaves is noticed during the embedding. */
+enum dc_err search_run_ticked(struct store *st, const struct config *cfg, const char *owner,
+			      const char *question, enum search_mode mode,
+			      const long long *doc_ids, size_t ndocs, int top_k,
+			      const struct search_tick *tick, struct search_hit **out, size_t *n,
+			      struct search_used *used, char *err, size_t errlen);
+
 /* search_run for vector or hybrid mode with the question's embedding already made
  * (qvec: dim floats, normalized, from cfg->embed_model), for callers that embed
  * themselves and for benchmarks. Same results; a failing vector half is an error here

@@ -27,6 +27,7 @@ NOTICE_SILENT_S = 2.5      # the same while the model sends nothing (probes ever
 def setup():
     tmp = h.TmpDir("disconnect")
     fake = h.FakeModel(tmp)
+    ctx["tmp"] = tmp
     ctx["fake"] = fake
     ctx["srv"] = h.Docchat(tmp, fake)
 
@@ -142,6 +143,56 @@ def many_clients_leave_at_once():
     for st, sid, m in streams:
         check_upstream_closed(st, m, NOTICE_FLOWING_S + 1.0)
         check_interrupted(sid, m, fakelib.token(0))
+
+
+def slow_embedding_server(name, embed_ms, ping_s=15):
+    """A second docchat whose embedding server takes embed_ms to embed each question (no
+    documents, so nothing else is embedded)."""
+    if name not in ctx:
+        ctx[name] = h.Docchat(ctx["tmp"], ctx["fake"], name=name, ingest=False, overrides={
+            "DOCCHAT_EMBED_MODEL": "ollama:fake-embed;first_ms=%d" % embed_ms,
+            "DOCCHAT_PING_S": str(ping_s)})
+    return ctx[name]
+
+
+@test
+def pings_go_on_while_the_question_is_embedded():
+    """The search's embedding request ticks like the model's stream: pings every
+    DOCCHAT_PING_S (1 s here) while the embedding server takes 3 s."""
+    srv = slow_embedding_server("embed3", 3000, ping_s=1)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": "extractive"},
+                    timeout=30)
+    searching = sources = None
+    for t, ev in st:
+        if ev.get("type") == "status" and ev.get("content") == h.STATUS_SEARCHING:
+            searching = t
+        if ev.get("type") == "sources":
+            sources = t
+    check(searching is not None and sources is not None, "status and sources events")
+    between = [p for p in st.pings if searching < p < sources]
+    check(len(between) >= 2, "%d pings during the %.1fs search, want >= 2" % (
+        len(between), sources - searching))
+
+
+@test
+def client_leaves_while_the_question_is_embedded():
+    """A client that leaves while the embedding server is slow (6 s) is noticed within
+    NOTICE_SILENT_S, not when the embedding comes back: the answer is stored as
+    interrupted and the model is never called."""
+    srv = slow_embedding_server("embed6", 6000)
+    model = h.fake_model("openai", tokens=5)
+    sid = srv.new_session()
+    st = srv.stream("/api/chat/%s/stream" % sid, {"question": Q, "model": model}, timeout=30)
+    for _, ev in st:
+        if ev.get("type") == "status" and ev.get("content") == h.STATUS_SEARCHING:
+            break
+    st.close()
+    asst = srv.final_assistant(sid, timeout=NOTICE_SILENT_S + 1.0)
+    eq(asst.get("status"), "interrupted", "stored status after the client left")
+    eq(asst.get("content"), "", "stored content")
+    eq(ctx["fake"].requests(fakelib.parse_scenario(model).tag), [], "chat requests the "
+       "model got")
 
 
 @test
