@@ -14,6 +14,7 @@
 #include "log.h"
 #include "request.h"
 #include "response.h"
+#include "vectors.h"
 
 static const struct route routes[] = {
 	{ "GET", "/health", api_health },
@@ -188,11 +189,12 @@ static int admit(struct request *r)
 	return 1;
 }
 
-void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
-		const char *dberr)
+int api_handle(struct conn *conn, const struct config *cfg, struct store *st,
+	       const char *dberr)
 {
 	struct request r;
 	struct log_request line;
+	int after;
 
 	request_init(&r, conn, cfg, st);
 	r.db_error = dberr;
@@ -202,7 +204,7 @@ void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
 		dispatch(&r);
 	if (r.handed_off) {
 		request_free(&r);
-		return;
+		return API_AFTER_NOTHING;
 	}
 	if (!r.headers_sent)
 		response_error(&r, 500, "the request produced no response");
@@ -217,5 +219,19 @@ void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
 	line.error = r.error[0] ? r.error : NULL;
 	line.user = r.user;
 	log_request(&line);
+	after = r.after;
 	request_free(&r);
+	return after;
+}
+
+void api_after_run(int after, const struct config *cfg, struct store *st)
+{
+	char err[DC_ERRMAX];
+
+	/* Embeddings make an upload's chunks reachable by vector search; they are found by
+	 * keyword meanwhile, and a failure is logged (the next upload or `docchat ingest`
+	 * tries again). */
+	if ((after & API_AFTER_EMBED) && st &&
+	    vectors_embed_pending(st, cfg, NULL, err, sizeof err) != DC_OK)
+		log_msg("embeddings after upload: %s", err);
 }

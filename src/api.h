@@ -12,10 +12,21 @@ struct conn;
 struct config;
 struct store;
 
+/* Work a request leaves for after its response has ended (api_handle's result). */
+enum api_after {
+	API_AFTER_NOTHING = 0,
+	API_AFTER_EMBED = 1	/* embed the chunks that have no vector (an upload added some) */
+};
+
 /* Handle one request on conn end to end (route, run, log). st may be NULL if the
- * database could not be opened; handlers needing it answer 503 with dberr. */
-void api_handle(struct conn *conn, const struct config *cfg, struct store *st,
-		const char *dberr);
+ * database could not be opened; handlers needing it answer 503 with dberr. Returns the
+ * enum api_after flags of what the caller should do once the response has ended
+ * (api_after_run). */
+int api_handle(struct conn *conn, const struct config *cfg, struct store *st,
+	       const char *dberr);
+
+/* Do that work with the caller's database connection st (may be NULL: nothing). */
+void api_after_run(int after, const struct config *cfg, struct store *st);
 
 void api_health(struct request *r);		/* api_health.c */
 void api_models(struct request *r);		/* api_models.c */

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "log.h"
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
@@ -26,7 +25,6 @@
 #include "request.h"
 #include "response.h"
 #include "store.h"
-#include "vectors.h"
 
 #define UPLOAD_MAX_PARTS 100		/* parts of one multipart upload, files or not */
 #define UPLOAD_SETTING "DOCCHAT_MAX_UPLOAD"
@@ -362,10 +360,10 @@ void api_document_upload(struct request *r)
 			goto out;
 		n++;
 	}
-	/* Embeddings make the new chunks reachable by vector search; without them they are
-	 * still found by keyword, so a failure here is logged, not the upload's. */
-	if (vectors_embed_pending(r->store, r->cfg, NULL, err, sizeof err) != DC_OK)
-		log_msg("embeddings after upload: %s", err);
+	/* The new chunks are embedded once the reply has gone (api_after_run): the upload
+	 * does not wait for the embedding server, and keyword search finds them at once. */
+	if (n > 0)
+		r->after |= API_AFTER_EMBED;
 	reply_documents(r, 201, NULL, results, n);
 out:
 	free(results);

@@ -41,13 +41,16 @@ static int run_cgi(const struct config *cfg)
 	struct store *st = NULL;
 	char dberr[DC_ERRMAX] = "";
 	struct conn c;
+	int after;
 
 	if (store_open(cfg->db_path, &st, dberr, sizeof dberr) != DC_OK)
 		log_msg("database: %s", dberr);
 	else
 		claim_answers(st);
 	conn_init_cgi(&c, environ);
-	api_handle(&c, cfg, st, dberr);
+	after = api_handle(&c, cfg, st, dberr);
+	/* Plain CGI: the web server sees the response end when the process exits. */
+	api_after_run(after, cfg, st);
 	store_close(st);
 	return 0;
 }

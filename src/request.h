@@ -47,6 +47,7 @@ struct request {
 	int headers_sent;
 	int handed_off;			/* the stream went to relay.c, which ends the request
 					 * and writes its log line */
+	int after;			/* enum api_after: work for after the response */
 	char model[128];
 	long tokens;
 	char error[DC_ERRMAX];

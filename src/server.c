@@ -142,6 +142,7 @@ static void *worker_main(void *arg)
 	char dberr[DC_ERRMAX] = "";
 	FCGX_Request req;
 	struct conn c;
+	int after;
 
 	if (FCGX_InitRequest(&req, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("cannot set up a FastCGI request");
@@ -172,8 +173,9 @@ static void *worker_main(void *arg)
 		}
 		st = server_store(w->cfg, st, dberr, sizeof dberr);
 		conn_init_fcgi(&c, &req);
-		api_handle(&c, w->cfg, st, dberr);
+		after = api_handle(&c, w->cfg, st, dberr);
 		FCGX_Finish_r(&req);
+		api_after_run(after, w->cfg, st);
 		server_store_kept(st);
 	}
 	FCGX_Free(&req, 1);

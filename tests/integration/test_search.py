@@ -19,6 +19,7 @@ import math
 import re
 import sqlite3
 import struct
+import time
 import urllib.parse
 
 import harness as h
@@ -318,6 +319,32 @@ def documents_ingested_elsewhere_are_found():
     for mode in ("vector", "hybrid"):
         res = check_results(search(srv, q=q, mode=mode, top_k=1), q, mode)
         eq(res[0]["metadata"]["document"], "bees.md", "%s: the new document first" % mode)
+
+
+@test
+def an_upload_is_embedded_after_its_reply():
+    """The upload's reply does not wait for the embedding server (2.5 s per request here):
+    keyword search finds the new document at once, and vector search once the worker has
+    embedded it after the reply."""
+    srv = h.Docchat(ctx["tmp"], ctx["fake"], name="slowembed", overrides={
+        "DOCCHAT_EMBED_MODEL": "ollama:fake-embed;first_ms=2500"})
+    q = "Which lighthouse keeper polished the brass lens every dusk?"
+    text = ("# The lighthouse\n\nThe lighthouse keeper polished the brass lens every dusk "
+            "before lighting the lamp.\n")
+    t0 = time.monotonic()
+    status, _, body = srv.request("POST", "/api/documents?filename=lighthouse.md",
+                                  text.encode(), headers={"Content-Type": "text/markdown"})
+    took = time.monotonic() - t0
+    eq(status, 201, "upload status (%s)" % h.short(body))
+    check(took < 2.0, "the upload's reply took %.1fs: it waited for the embeddings" % took)
+    res = check_results(search(srv, q=q, mode="keyword", top_k=1), q, "keyword")
+    eq(res[0]["metadata"]["document"], "lighthouse.md", "keyword: the new document at once")
+
+    def embedded():
+        body = search(srv, q=q, mode="vector", top_k=1)
+        res = body.get("results") or []
+        return res and res[0]["metadata"]["document"] == "lighthouse.md"
+    h.wait_for(embedded, 20, "vector search to find the uploaded document", 0.5)
 
 
 @test
