@@ -54,7 +54,8 @@ static const struct command commands[] = {
 	  "add .txt, .md, .html and .pdf files; --replace swaps in changed versions" },
 	{ "documents", cmd_documents, "", "list the stored documents of every owner" },
 	{ "remove", cmd_remove, "ID...", "delete documents with their chunks" },
-	{ "search", cmd_search, "[--top-k N] QUERY", "show the passages a question retrieves" },
+	{ "search", cmd_search, "[--top-k N] [--mode auto|keyword|vector|hybrid] QUERY",
+	  "show the passages a question retrieves" },
 	{ "ask", cmd_ask, "[--model M] [--session ID] [--mode all|none] [--top-k N]\n"
 	  "                [--temperature T] [--show-prompt] QUESTION",
 	  "answer a question, streamed to the terminal" },
@@ -261,24 +262,40 @@ static void print_excerpt(const char *text)
 
 static int cmd_search(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { { "top-k", required_argument, NULL, 'k' }, { 0, 0, 0, 0 } };
+	static const struct option opts[] = {
+		{ "top-k", required_argument, NULL, 'k' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ 0, 0, 0, 0 }
+	};
 	struct search_hit *hits = NULL;
+	struct search_used used;
+	enum search_mode mode = SEARCH_AUTO;
 	size_t n = 0;
 	long top_k = c->cfg.top_k;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "k:", opts, NULL)) != -1)
-		if (opt != 'k' || !parse_int(optarg, 1, CHAT_TOP_K_MAX, &top_k))
-			return usage_error("search", "--top-k takes a number from 1 to 50");
+	while ((opt = getopt_long(argc, argv, "k:m:", opts, NULL)) != -1) {
+		if (opt == 'k' && parse_int(optarg, 1, CHAT_TOP_K_MAX, &top_k))
+			continue;
+		if (opt == 'm' && (strcmp(optarg, "auto") == 0 || search_mode_parse(optarg, &mode)))
+			continue;
+		return usage_error("search", opt == 'm' ?
+				   "--mode is one of auto, keyword, vector, hybrid" :
+				   "--top-k takes a number from 1 to 50");
+	}
 	if (optind != argc - 1)
 		return usage_error("search", "give one query (quote it)");
 	if (!open_store(c))
 		return 1;
-	if (search_keyword(c->st, "", argv[optind], NULL, 0, (int)top_k, &hits, &n, c->err,
-			   sizeof c->err) != DC_OK) {
+	if (search_run(c->st, &c->cfg, "", argv[optind], mode, NULL, 0, (int)top_k, &hits, &n,
+		       &used, c->err, sizeof c->err) != DC_OK) {
 		fprintf(stderr, "docchat: %s\n", c->err);
 		return 1;
 	}
+	if (used.fallback[0])
+		fprintf(stderr, "docchat: vector search unavailable (%s); keyword search instead\n",
+			used.fallback);
+	fprintf(stderr, "%s search\n", search_mode_name(used.mode));
 	if (n == 0)
 		printf("no matching passages\n");
 	for (size_t i = 0; i < n; i++) {

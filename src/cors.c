@@ -147,9 +147,12 @@ enum dc_err cors_response_headers(const char *origin, int vary, struct buf *out)
 {
 	enum dc_err rc = DC_OK;
 
+	/* Retry-After is not one of the headers a cross-origin script may read unless
+	 * exposed: a page told 429 needs it to know when to try again. */
 	if (origin)
 		rc = buf_printf(out, "Access-Control-Allow-Origin: %s\r\n"
-				"Access-Control-Allow-Credentials: true\r\n", origin);
+				"Access-Control-Allow-Credentials: true\r\n"
+				"Access-Control-Expose-Headers: Retry-After\r\n", origin);
 	if (rc == DC_OK && vary)
 		rc = buf_appends(out, "Vary: Origin\r\n");
 	return rc;

@@ -61,7 +61,8 @@ enum dc_err cors_check_list(const char *allowlist, char *err, size_t errlen);
 
 /* Append the header lines of a response: with origin, Access-Control-Allow-Origin
  * (origin must be an allowlist entry, which cors_check_list has vetted) and
- * Access-Control-Allow-Credentials; with vary, "Vary: Origin". */
+ * Access-Control-Allow-Credentials, and Access-Control-Expose-Headers: Retry-After (a
+ * 429 says when to try again); with vary, "Vary: Origin". */
 enum dc_err cors_response_headers(const char *origin, int vary, struct buf *out);
 
 /* Append the extra header lines of a successful preflight answer: allowed methods,

@@ -128,6 +128,33 @@ def cli_search_ranks_results():
     r = ctx["d"].cli(["search", "shinkansen Kyoto"])
     text = r.stdout.decode("utf-8", "replace")
     check("japan.md" in text, "search did not find japan.md: %s" % h.short(text))
+    eq(r.stderr.decode(), "keyword search\n", "search names its mode (no embedding model)")
+
+
+@test
+def cli_search_modes():
+    d = ctx["d"]
+    r = d.cli(["search", "--mode", "keyword", "--top-k", "1", "shinkansen Kyoto"])
+    eq(r.returncode, 0, "search --mode keyword exit status (%s)" % h.short(out(r)))
+    check(r.stdout.decode().startswith("1. ") and "japan.md" in r.stdout.decode() and
+          "\n2. " not in r.stdout.decode(), "one result, japan.md: %s" % h.short(out(r)))
+    r = d.cli(["search", "--mode", "vector", "shinkansen Kyoto"])
+    eq(r.returncode, 1, "search --mode vector without an embedding model")
+    eq(r.stderr.decode(), "docchat: DOCCHAT_EMBED_MODEL is not set: only keyword search is "
+       "available\n", "its message")
+    r = d.cli(["search", "--mode", "fuzzy", "tea"])
+    check(r.returncode != 0 and "--mode is one of auto, keyword, vector, hybrid" in
+          r.stderr.decode(), "an unknown mode is a usage error: %s" % h.short(out(r)))
+    e = h.Docchat(ctx["tmp"], ctx["fake"], name="cli-embed", serve=False, overrides={
+        "DOCCHAT_EMBED_MODEL": "ollama:fake-embed"})
+    for mode in ("vector", "hybrid", "auto"):
+        r = e.cli(["search", "--mode", mode, "--top-k", "1",
+                   "How long should green tea steep?"])
+        eq(r.returncode, 0, "search --mode %s exit status (%s)" % (mode, h.short(out(r))))
+        eq(r.stderr.decode(), "%s search\n" % ("hybrid" if mode == "auto" else mode),
+           "the mode search --mode %s names" % mode)
+        check("tea.txt" in r.stdout.decode(), "search --mode %s finds tea.txt: %s" % (
+            mode, h.short(r.stdout)))
 
 
 @test

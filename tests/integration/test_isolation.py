@@ -525,6 +525,8 @@ def an_allowed_origin_gets_cors_headers_on_every_response():
         eq(headers.get_all("Access-Control-Allow-Origin"), [ORIGIN], "%s: Allow-Origin" % what)
         eq(headers.get_all("Access-Control-Allow-Credentials"), ["true"],
            "%s: Allow-Credentials" % what)
+        eq(headers.get_all("Access-Control-Expose-Headers"), ["Retry-After"],
+           "%s: Expose-Headers (a 429's Retry-After readable by the page)" % what)
         eq(headers.get_all("Vary"), ["Origin"], "%s: Vary" % what)
     st, headers, _ = req(None, "GET", "/api/health", headers={"Origin": "http://localhost:5173"})
     eq(headers.get_all("Access-Control-Allow-Origin"), ["http://localhost:5173"],

@@ -432,7 +432,8 @@ static void test_cors_header_lines(void)
 	buf_init(&b, 4096);
 	CHECK_INT(cors_response_headers("https://app.example.com", 1, &b), DC_OK);
 	CHECK_STR(buf_str(&b), "Access-Control-Allow-Origin: https://app.example.com\r\n"
-		  "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+		  "Access-Control-Allow-Credentials: true\r\n"
+		  "Access-Control-Expose-Headers: Retry-After\r\nVary: Origin\r\n");
 	buf_free(&b);
 	buf_init(&b, 4096);
 	CHECK_INT(cors_response_headers(NULL, 1, &b), DC_OK);
