@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <fcgiapp.h>
 
 #include "api.h"
@@ -257,7 +258,9 @@ static void drain(const struct config *cfg)
 		atomic_store(&grace_expired, 1);
 		wait_workers(SERVER_FINAL_WAIT_S * 1000L);
 	}
-	relay_stop();
+	/* Only once no worker can hand it another answer. */
+	if (atomic_load(&workers_running) == 0)
+		relay_stop();
 }
 
 int server_run(const struct config *cfg, int listen_fd)
@@ -295,8 +298,17 @@ int server_run(const struct config *cfg, int listen_fd)
 	if (sig > 0)
 		log_msg("signal %d: stopping, running answers get %d s", sig, cfg->grace_s);
 	drain(cfg);
+	if (!all_done()) {
+		/* Threads still hold answers (a web server that takes no more bytes, a
+		 * database that does not answer): they use the settings and libcurl, which
+		 * the normal exit would free under them. Leave now. */
+		log_msg("exiting with %d worker%s and %zu relayed answer%s still busy",
+			atomic_load(&workers_running), atomic_load(&workers_running) == 1 ? "" : "s",
+			relay_active(), relay_active() == 1 ? "" : "s");
+		_exit(0);
+	}
 	for (int i = 0; i < cfg->threads; i++)
-		if (w[i].started && atomic_load(&workers_running) == 0)
+		if (w[i].started)
 			pthread_join(w[i].tid, NULL);
 	free(w);
 	return 0;
