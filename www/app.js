@@ -3,13 +3,10 @@
 // Talks to the API described in doc/API.md (mounted at api/ next to this page), with an
 // access token when docchat asks for one (see "Signing in"), and streams answers with
 // fetch + a ReadableStream reader. Everything the server sends back
-// (model output, document text, titles, error messages) is untrusted: Markdown goes
-// through marked and then DOMPurify into the answer element only; every other field is
-// set with textContent. The page runs under a strict Content-Security-Policy, so there are
-// no inline scripts or style attributes anywhere.
-
-import { Marked } from "./vendor/marked.esm.js";
-import DOMPurify from "./vendor/purify.es.js";
+// (model output, document text, titles, error messages) is untrusted: Markdown (answers
+// and the excerpts of their sources) goes through marked and then DOMPurify; every other
+// field is set with textContent. The page runs under a strict Content-Security-Policy, so
+// there are no inline scripts or style attributes anywhere.
 
 const API = "api/";
 
@@ -501,8 +498,18 @@ const escapeHtml = (s) =>
 // wrote ever reaches an HTML parser (where the CSP would report it as a violation).
 const HARMLESS_TAG = /^<\/?(?:br|sup|sub|kbd|b|i|u|s|em|strong|mark|small|del|ins)\s*\/?>$/i;
 
-const markdown = new Marked({ gfm: true, breaks: false, async: false });
-markdown.use({
+// marked and DOMPurify are loaded on their own rather than imported at the top: when
+// vendor/ is missing or fails to load, the page still works and shows Markdown as plain
+// text (set with textContent, so nothing in it is parsed as HTML).
+const [markedModule, purifyModule] = await Promise.all([
+  import("./vendor/marked.esm.js").catch(() => null),
+  import("./vendor/purify.es.js").catch(() => null),
+]);
+const DOMPurify = purifyModule && purifyModule.default && purifyModule.default.isSupported ? purifyModule.default : null;
+const markdown = markedModule && DOMPurify ? new markedModule.Marked({ gfm: true, breaks: false, async: false }) : null;
+if (!markdown) console.warn("docchat: the Markdown libraries in vendor/ did not load; showing answers as plain text");
+
+markdown?.use({
   renderer: {
     html({ text, block }) {
       if (HARMLESS_TAG.test(text.trim())) return text;
@@ -528,7 +535,7 @@ const PURIFY_CONFIG = {
   RETURN_DOM_FRAGMENT: true,
 };
 
-DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+DOMPurify?.addHook("afterSanitizeAttributes", (node) => {
   if (node.nodeName === "A" && node.hasAttribute("href")) {
     const href = node.getAttribute("href");
     if (!href.startsWith("#")) {
@@ -540,6 +547,22 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 
 function sanitizeMarkdown(text) {
   return DOMPurify.sanitize(markdown.parse(text || ""), PURIFY_CONFIG);
+}
+
+// Fill `target` with `text` rendered as sanitized Markdown. beforeShow(fragment), when
+// given, may change the rendered nodes (link citations) before they go in. Without the
+// libraries the text goes in as it is, and the "plain" class keeps its line breaks.
+function renderMarkdown(target, text, beforeShow) {
+  let frag;
+  if (markdown) {
+    frag = sanitizeMarkdown(text);
+  } else {
+    frag = document.createDocumentFragment();
+    frag.append(text || "");
+  }
+  if (beforeShow) beforeShow(frag);
+  target.classList.toggle("plain", !markdown);
+  target.replaceChildren(frag);
 }
 
 // Turn "[2]" and "[1, 3]" in text nodes into links to the matching sources. Works on
@@ -738,9 +761,7 @@ class AnswerView {
       this.frame = 0;
     }
     const follow = nearBottom();
-    const frag = sanitizeMarkdown(this.text);
-    linkCitations(frag, this.sources, this.key);
-    this.answerEl.replaceChildren(frag);
+    renderMarkdown(this.answerEl, this.text, (frag) => linkCitations(frag, this.sources, this.key));
     this.answerEl.hidden = this.text === "";
     if (follow) scrollToBottom();
   }
@@ -807,6 +828,35 @@ class AnswerView {
   }
 }
 
+// An excerpt may begin in the middle of a table, below its header: without a header
+// and delimiter row marked would show the rows as a paragraph of pipes, so an empty
+// header is put back on.
+const TABLE_ROW = /^\s*\|.*\|\s*$/;
+const TABLE_DELIMITER = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+function excerptMarkdown(text) {
+  const lines = text.split("\n", 2);
+  if (!TABLE_ROW.test(lines[0]) || (lines.length > 1 && TABLE_DELIMITER.test(lines[1]))) return text;
+  const cells = lines[0].trim().slice(1, -1).split(/(?<!\\)\|/).length;
+  return `${"| ".repeat(cells)}|\n${"|---".repeat(cells)}|\n${text}`;
+}
+
+// An excerpt shows its first few lines, faded out at the bottom, with "Show more" when
+// there is more of it. Whether there is can only be known once it is laid out (its
+// <details> may still be closed) and changes with the width: the observer looks again
+// each time the excerpt's size changes.
+const excerptFit = new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    if (!target.isConnected) {
+      excerptFit.unobserve(target);
+      continue;
+    }
+    if (!target.classList.contains("clamped")) continue; // opened: its button says "Show less"
+    const over = target.scrollHeight > target.clientHeight + 1;
+    target.classList.toggle("overflows", over);
+    target.nextElementSibling.hidden = !over;
+  }
+});
+
 function renderSources(sources, key, open = true) {
   const list = h("ol", { class: "source-list" });
   sources.forEach((src, i) => {
@@ -816,24 +866,24 @@ function renderSources(sources, key, open = true) {
     if (meta.heading) where.push(String(meta.heading));
     if (meta.page !== null && meta.page !== undefined) where.push(`p. ${meta.page}`);
     const text = src && typeof src.text === "string" ? src.text.trim() : "";
-    const excerpt = h("p", { class: "source-text", text });
+    // A chunk of the reader's document, often Markdown: rendered like an answer.
+    const excerpt = h("div", { class: "source-text markdown clamped" });
+    renderMarkdown(excerpt, markdown ? excerptMarkdown(text) : text);
+    const more = h("button", { class: "link-btn", type: "button", "aria-expanded": "false", hidden: true, text: "Show more" });
+    more.addEventListener("click", () => {
+      const open = excerpt.classList.toggle("clamped") === false;
+      more.setAttribute("aria-expanded", String(open));
+      more.textContent = open ? "Show less" : "Show more";
+    });
     const item = h("li", { class: "source", id: `src-${key}-${n}`, tabindex: "-1" },
       h("div", { class: "source-head" },
         h("span", { class: "source-num", text: String(n) }),
         h("span", { class: "source-doc" }, icon("doc"), h("span", { text: meta.document ? String(meta.document) : "Untitled document" })),
         where.length ? h("span", { class: "source-where", text: where.join(" · ") }) : null,
         percent(src && src.score) ? h("span", { class: "source-score", title: "Match score", text: percent(src.score) }) : null),
-      excerpt);
-    if (text.length > 160) {
-      excerpt.classList.add("clamped");
-      const more = h("button", { class: "link-btn", type: "button", "aria-expanded": "false", text: "Show more" });
-      more.addEventListener("click", () => {
-        const open = excerpt.classList.toggle("clamped") === false;
-        more.setAttribute("aria-expanded", String(open));
-        more.textContent = open ? "Show less" : "Show more";
-      });
-      item.append(more);
-    }
+      excerpt,
+      more);
+    excerptFit.observe(excerpt);
     list.append(item);
   });
   const names = [...new Set(sources.map((src) => src && src.metadata && src.metadata.document).filter(Boolean).map(String))];

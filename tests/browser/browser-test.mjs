@@ -58,6 +58,32 @@ The zircon harbour ferry ticket office closes early <script>window.__pwned=2</sc
 Check the zircon harbour ferry timetable [link](javascript:window.__pwned=3) before you travel to the islands.
 `;
 
+// A document in Markdown with everything a source excerpt has to render (a heading, a
+// list with bold text, a table, inline code), things it must not let through (a
+// javascript: link, raw HTML with a handler, an image from another site) and a code fence
+// that is never closed. "Quillwort" is in no other document. Short enough to be one chunk.
+const IMAGE_HOST = "images.invalid";
+const QUILLWORT_MD = `# Quillwort pond survey
+
+### Survey kit
+
+- **Waders** in size 44, checked for leaks before every quillwort survey.
+- A *hand lens* and the \`QW-7\` sampling grid.
+
+| Station | Quillwort rosettes |
+|---|---|
+| North bank | 41 |
+| South bank | 17 |
+
+The quillwort survey log is kept on [the club wiki](https://example.org/quillwort) and never at [this address](javascript:window.__pwned=4).
+A photo of the quillwort pond <img src=x onerror="window.__pwned=5"> is in the folder ![quillwort rosette](http://${IMAGE_HOST}/quillwort.png).
+
+### Counting script
+
+\`\`\`sh
+count-rosettes --pond north --plant quillwort
+`;
+
 /* ------------------------------------------------------------------------------------
  * Checks and their runner
  * ---------------------------------------------------------------------------------- */
@@ -412,6 +438,23 @@ check("citation_link_focuses_its_source", async () => {
   assert(await page.locator(`#${target}.flash`).count() === 1, "the source is not highlighted");
 });
 
+check("source_excerpts_render_markdown", async () => {
+  const answer = lastAnswer(ctx.page);
+  // The espresso manual's maintenance section is a list with bold labels under a heading.
+  const found = await answer.locator(".source .source-text").evaluateAll((els) => els.map((e) => ({
+    text: e.textContent,
+    items: e.querySelectorAll("li").length,
+    strong: e.querySelectorAll("strong").length,
+    headings: [...e.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((x) => parseFloat(getComputedStyle(x).fontSize)),
+    size: parseFloat(getComputedStyle(e).fontSize),
+  })));
+  assert(found.some((f) => f.items > 0 && f.strong > 0), `no excerpt has a list with bold text: ${JSON.stringify(found.map((f) => oneLine(f.text, 80)))}`);
+  for (const f of found) {
+    assert(!f.text.includes("**") && !/^#{1,6} /m.test(f.text), `Markdown shown as text in the excerpt ${JSON.stringify(oneLine(f.text, 120))}`);
+    assert(f.headings.every((px) => px <= f.size + 0.5), `headings of ${JSON.stringify(f.headings)}px in an excerpt of ${f.size}px`);
+  }
+});
+
 check("stop_marks_the_answer_interrupted", async () => {
   const { page } = ctx;
   await ask(page, "How do I restore files from the backup?");
@@ -595,13 +638,87 @@ check("hostile_document_text_stays_text", async () => {
   assert(text.includes('onerror="window.__pwned=1"'), `the <img> sentence is not quoted as text: ${oneLine(text)}`);
   assert(text.includes("<script>window.__pwned=2</script>"), `the <script> sentence is not quoted as text: ${oneLine(text)}`);
   assert(/timetable/.test(text), `the link sentence is not quoted: ${oneLine(text)}`);
+  // Its source excerpt is Markdown too: the same payloads stay text there.
+  const excerpts = await lastAnswer(page).locator(".source-text").allTextContents();
+  assert(excerpts.some((t) => t.includes('<img src=x onerror="window.__pwned=1">')), `no excerpt shows the <img> as text: ${JSON.stringify(excerpts.map((t) => oneLine(t, 80)))}`);
   await assertInert(page);
 });
 
-// Nothing from the answers ran or became live markup.
+check("markdown_source_excerpt_is_sanitized_and_compact", async () => {
+  const { page } = ctx;
+  const requested = [];
+  const onRequest = (req) => requested.push(req.url());
+  page.on("request", onRequest);
+  try {
+    await chooseFiles(page, [{ name: "quillwort-survey.md", mimeType: "text/markdown", buffer: Buffer.from(QUILLWORT_MD) }]);
+    const { state, text: result } = await waitUploadResult(page, "quillwort-survey.md");
+    assert(state === "done", `upload: ${state}: ${result}`);
+    await ask(page, "How many quillwort rosettes were counted at each station of the quillwort survey?");
+    await waitAnswerDone(page);
+    const answer = lastAnswer(page);
+    const names = await sourceNames(answer);
+    const n = names.indexOf("quillwort-survey.md") + 1;
+    assert(n > 0, `source names: ${JSON.stringify(names)}`);
+    const source = answer.locator(".source").nth(n - 1);
+    const excerpt = source.locator(".source-text");
+    const got = await excerpt.evaluate((e) => ({
+      text: e.textContent,
+      h1: e.querySelectorAll("h1").length,
+      h3: e.querySelectorAll("h3").length,
+      items: e.querySelectorAll("li").length,
+      strong: e.querySelectorAll("li strong").length,
+      cells: [...e.querySelectorAll("td")].map((td) => td.textContent),
+      code: e.querySelector("pre code") ? e.querySelector("pre code").textContent.trim() : null,
+      imgs: e.querySelectorAll("img").length,
+      wiki: e.querySelector('a[href="https://example.org/quillwort"]')?.getAttribute("rel") || null,
+      picture: e.querySelector('a[href*="quillwort.png"]')?.textContent || null,
+      headingPx: [...e.querySelectorAll("h1, h3")].map((x) => parseFloat(getComputedStyle(x).fontSize)),
+      px: parseFloat(getComputedStyle(e).fontSize),
+      height: e.getBoundingClientRect().height,
+    }));
+    assert(got.h1 === 1 && got.h3 === 2, `headings: ${got.h1} h1, ${got.h3} h3`);
+    assert(got.headingPx.every((px) => px <= got.px + 0.5), `headings of ${JSON.stringify(got.headingPx)}px in an excerpt of ${got.px}px`);
+    assert(got.items === 2 && got.strong === 1, `list: ${got.items} items, ${got.strong} bold`);
+    assert(JSON.stringify(got.cells) === JSON.stringify(["North bank", "41", "South bank", "17"]), `table cells: ${JSON.stringify(got.cells)}`);
+    // The fence is never closed: the rest of the excerpt is code.
+    assert(got.code === "count-rosettes --pond north --plant quillwort", `code block: ${JSON.stringify(got.code)}`);
+    for (const raw of ["**", "### ", "|---", "```"]) assert(!got.text.includes(raw), `the excerpt shows ${JSON.stringify(raw)}: ${oneLine(got.text)}`);
+    // Raw HTML stays text; the image is a link, as in answers, and is never fetched.
+    assert(got.text.includes('<img src=x onerror="window.__pwned=5">'), `the raw <img> is not shown as text: ${oneLine(got.text)}`);
+    assert(got.imgs === 0, `${got.imgs} <img> in the excerpt`);
+    assert(got.picture === "quillwort rosette", `the image became ${JSON.stringify(got.picture)}`);
+    assert(got.wiki === "noopener noreferrer nofollow", `the wiki link has rel ${JSON.stringify(got.wiki)}`);
+    assert(!requested.some((u) => u.includes(IMAGE_HOST)), `the page fetched the document's image: ${JSON.stringify(requested.filter((u) => u.includes(IMAGE_HOST)))}`);
+    await assertInert(page);
+    // Compact until asked: a few lines, then all of it.
+    const more = source.locator(".link-btn");
+    assert(await more.isVisible() && await more.innerText() === "Show more", "no Show more under a long excerpt");
+    assert(got.height < 120, `the collapsed excerpt is ${got.height}px high`);
+    assert(await excerpt.evaluate((e) => e.querySelector("pre").getBoundingClientRect().top >= e.getBoundingClientRect().bottom),
+      "the code at the end shows while the excerpt is collapsed");
+    await showLastQuestion(page);
+    await screenshot(page, "source-markdown.png");
+    await more.click();
+    assert(await more.getAttribute("aria-expanded") === "true" && await more.innerText() === "Show less", "Show more did not open the excerpt");
+    await page.waitForFunction((e) => e.getBoundingClientRect().bottom >= e.querySelector("pre").getBoundingClientRect().bottom, await excerpt.elementHandle());
+    // A citation of this document still leads to it.
+    const cite = answer.locator(`.answer a.cite[data-source$="-${n}"]`).first();
+    assert(await cite.count() === 1, `no citation of source ${n} in the answer`);
+    await page.evaluate(() => { document.getElementById("conversation").scrollTop = 0; });
+    await cite.click();
+    const id = await source.getAttribute("id");
+    await page.waitForFunction((want) => document.activeElement && document.activeElement.id === want, id);
+    assert(await page.locator(`#${id}.flash`).count() === 1, "the cited source is not highlighted");
+    await screenshot(page, "source-markdown-open.png");
+  } finally {
+    page.off("request", onRequest);
+  }
+});
+
+// Nothing from the answers or their sources ran or became live markup.
 async function assertInert(page) {
   const found = await page.evaluate(() => {
-    const answers = [...document.querySelectorAll("#messages .answer")];
+    const answers = [...document.querySelectorAll("#messages .answer, #messages .source-text")];
     const bad = [];
     for (const root of answers) {
       for (const el of root.querySelectorAll("*")) {
@@ -1011,6 +1128,30 @@ check("web_server_login_never_asks_for_a_token", async () => {
   }
 });
 
+check("markdown_shown_as_text_without_the_libraries", async () => {
+  // vendor/ unreachable (say vendor.sh was never run): the page still works.
+  const context = await newContext("no-vendor");
+  await context.route("**/vendor/**", (route) => route.abort());
+  await rememberSession(context);
+  const page = await context.newPage();
+  try {
+    await openPage(page);
+    await page.waitForFunction((n) => document.querySelectorAll("#messages .msg-assistant").length === n, ctx.questions.length);
+    const answer = page.locator("#messages .msg-assistant").last();
+    const text = await answer.locator(".answer").innerText();
+    assert(text.includes("quillwort") && await answer.locator(".answer.plain").count() === 1, `the answer without marked: ${oneLine(text)}`);
+    assert(await answer.locator(".answer a.cite").count() >= 1, "no citation links without marked");
+    const excerpt = answer.locator(".source-text", { hasText: "Quillwort pond survey" });
+    assert(await excerpt.evaluate((e) => e.classList.contains("plain") && e.childElementCount === 0 && e.textContent.includes("**Waders**")),
+      "the excerpt is not shown as its plain text");
+    await assertInert(page);
+    const violations = await cspViolations(page);
+    assert(violations.length === 0, `CSP violations: ${JSON.stringify(violations)}`);
+  } finally {
+    await context.close();
+  }
+});
+
 check("no_console_errors_or_csp_violations", async () => {
   const violations = ctx.page ? await cspViolations(ctx.page) : [];
   assert(violations.length === 0, `CSP violations: ${JSON.stringify(violations)}`);
@@ -1021,7 +1162,9 @@ check("no_console_errors_or_csp_violations", async () => {
   // The auth site answers 401 until the page signs in (and to the wrong token): the
   // browser logs each such response.
   const unauthorized = (e) => e.page === "auth" && /status of 401/.test(e.text) && /\/api\//.test(e.url);
-  const unexpected = ctx.consoleErrors.filter((e) => !refused(e) && !unauthorized(e));
+  // The page that could not load vendor/ on purpose logs each failed script.
+  const noVendor = (e) => e.page === "no-vendor" && /\/vendor\//.test(e.url);
+  const unexpected = ctx.consoleErrors.filter((e) => !refused(e) && !unauthorized(e) && !noVendor(e));
   assert(unexpected.length === 0, `console errors: ${JSON.stringify(unexpected.map((e) => `${e.page}: ${e.text} ${e.url}`))}`);
   const expectedRefusals = ctx.consoleErrors.filter(refused).length;
   assert(expectedRefusals <= ctx.expectedFailures,
