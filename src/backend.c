@@ -135,9 +135,7 @@ void backend_http_ready(struct backend_http *h, const char *provider, const char
 
 void backend_http_free(struct backend_http *h)
 {
-	if (h->auth.data)
-		explicit_bzero(h->auth.data, h->auth.cap);
-	buf_free(&h->auth);
+	buf_free_secret(&h->auth);
 	buf_free(&h->body);
 	buf_free(&h->url);
 	if (h->parser_free)

@@ -467,14 +467,6 @@ static enum dc_err prepare(const struct config *cfg, const char *path, const cha
 	return DC_OK;
 }
 
-/* Free the Authorization header without leaving the key in freed memory. */
-static void auth_free(struct buf *auth)
-{
-	if (auth->data)
-		explicit_bzero(auth->data, auth->cap);
-	buf_free(auth);
-}
-
 static int connect_s(const struct config *cfg)
 {
 	return cfg->upstream_connect_s > 0 ? cfg->upstream_connect_s : OPENAI_CONNECT_DEFAULT_S;
@@ -547,7 +539,7 @@ enum dc_err backend_openai_list_models(const struct config *cfg, char ***names, 
 	if (rc == DC_OK)
 		rc = openai_models_parse(buf_str(&body), body.len, names, n, err, errlen);
 out:
-	auth_free(&auth);
+	buf_free_secret(&auth);
 	buf_free(&body);
 	buf_free(&url);
 	return rc;

@@ -39,6 +39,10 @@ void buf_reset(struct buf *b);
 /* Free the memory; the buffer is empty and reusable afterwards. */
 void buf_free(struct buf *b);
 
+/* buf_free, overwriting the memory first: for buffers that held a secret (an API key in
+ * an Authorization header). */
+void buf_free_secret(struct buf *b);
+
 /* Hand the contents to the caller, who must free() them; *len (if non-NULL) gets the
  * length. Returns an allocated empty string for an empty buffer, NULL only on
  * allocation failure. The buffer is empty afterwards. */

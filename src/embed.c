@@ -358,14 +358,6 @@ static enum dc_err build_target(const struct config *cfg, const struct embed_mod
 	return DC_OK;
 }
 
-/* Free the Authorization header without leaving the key in freed memory. */
-static void auth_free(struct buf *auth)
-{
-	if (auth->data)
-		explicit_bzero(auth->data, auth->cap);
-	buf_free(auth);
-}
-
 static enum dc_err embed_batch(const struct config *cfg, const struct embed_model *m,
 			       const char *const *texts, size_t n, int total_s,
 			       const struct embed_tick *tick, float **vectors, int *dim,
@@ -410,7 +402,7 @@ static enum dc_err embed_batch(const struct config *cfg, const struct embed_mode
 out:
 	buf_free(&reply);
 	buf_free(&body);
-	auth_free(&auth);
+	buf_free_secret(&auth);
 	buf_free(&url);
 	return rc;
 }

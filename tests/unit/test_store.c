@@ -14,64 +14,7 @@
 #include "check.h"
 #include "store.h"
 
-static char tmpdir[64];
-static char dbpath[128];
-
-static void db_remove(void)
-{
-	static const char *const suffix[] = { "", "-wal", "-shm" };
-	char p[160];
-	size_t i;
-
-	for (i = 0; i < 3; i++) {
-		if (snprintf(p, sizeof(p), "%s%s", dbpath, suffix[i]) > 0)
-			unlink(p);
-	}
-}
-
-static struct store *fresh(void)
-{
-	struct store *st = NULL;
-	char err[DC_ERRMAX] = "";
-
-	db_remove();
-	if (store_open(dbpath, &st, err, sizeof(err)) != DC_OK)
-		printf("# store_open: %s\n", err);
-	return st;
-}
-
-/* Run SQL on a second connection; returns the first column of the last row as an
- * integer (or -1 on error). */
-static long long raw(const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	const char *tail = sql;
-	long long v = 0;
-	int r;
-
-	if (sqlite3_open(dbpath, &db) != SQLITE_OK)
-		v = -1;
-	while (v != -1 && tail && *tail) {
-		if (sqlite3_prepare_v2(db, tail, -1, &s, &tail) != SQLITE_OK) {
-			printf("# raw: %s\n", sqlite3_errmsg(db));
-			v = -1;
-			break;
-		}
-		if (!s)
-			break;
-		while ((r = sqlite3_step(s)) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		if (r != SQLITE_DONE) {
-			printf("# raw: %s\n", sqlite3_errmsg(db));
-			v = -1;
-		}
-		sqlite3_finalize(s);
-		s = NULL;
-	}
-	sqlite3_close(db);
-	return v;
-}
+#include "testdb.h"
 
 static int contains(const char *s, const char *sub)
 {
@@ -772,11 +715,8 @@ static void test_issue5_stale_when_the_file_moves(void)
 
 int main(void)
 {
-	if (snprintf(tmpdir, sizeof(tmpdir), "/tmp/docchat-test-store-XXXXXX") < 0 ||
-	    !mkdtemp(tmpdir) || snprintf(dbpath, sizeof(dbpath), "%s/docchat.db", tmpdir) < 0) {
-		perror("mkdtemp");
+	if (!testdb_setup("docchat-test-store"))
 		return 1;
-	}
 	RUN(test_open_creates_schema_in_wal);
 	RUN(test_reopen_keeps_data_and_version);
 	RUN(test_open_missing_directory_names_path);
@@ -797,7 +737,6 @@ int main(void)
 	RUN(test_search_ranks_filters_and_limits);
 	RUN(test_issue5_deferred_end_is_written_later);
 	RUN(test_issue5_stale_when_the_file_moves);
-	db_remove();
-	rmdir(tmpdir);
+	testdb_cleanup();
 	return check_summary();
 }

@@ -28,8 +28,7 @@
 #define THREADS 4
 #define THREAD_ROUNDS 50
 
-static char tmpdir[64];
-static char dbpath[128];
+#include "testdb.h"
 
 /* The library of most tests: shared doc A (3 chunks), alice's B (2), bob's C (1). */
 struct lib {
@@ -37,60 +36,6 @@ struct lib {
 	long long doc_a, doc_b, doc_c;
 	long long a0, a1, a2, b0, b1, c0;	/* chunk ids */
 };
-
-static void db_remove(void)
-{
-	static const char *const suffix[] = { "", "-wal", "-shm" };
-	char p[160];
-	size_t i;
-
-	for (i = 0; i < 3; i++)
-		if (snprintf(p, sizeof(p), "%s%s", dbpath, suffix[i]) > 0)
-			unlink(p);
-}
-
-static struct store *fresh(void)
-{
-	struct store *st = NULL;
-	char err[DC_ERRMAX] = "";
-
-	db_remove();
-	if (store_open(dbpath, &st, err, sizeof(err)) != DC_OK)
-		printf("# store_open: %s\n", err);
-	return st;
-}
-
-/* Run SQL on a second connection; the first column of the last row (-1 on error). */
-static long long raw(const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	const char *tail = sql;
-	long long v = 0;
-	int r;
-
-	if (sqlite3_open(dbpath, &db) != SQLITE_OK)
-		v = -1;
-	while (v != -1 && tail && *tail) {
-		if (sqlite3_prepare_v2(db, tail, -1, &s, &tail) != SQLITE_OK) {
-			printf("# raw: %s\n", sqlite3_errmsg(db));
-			v = -1;
-			break;
-		}
-		if (!s)
-			break;
-		while ((r = sqlite3_step(s)) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		if (r != SQLITE_DONE) {
-			printf("# raw: %s\n", sqlite3_errmsg(db));
-			v = -1;
-		}
-		sqlite3_finalize(s);
-		s = NULL;
-	}
-	sqlite3_close(db);
-	return v;
-}
 
 static long long add_doc(struct store *st, const char *owner, const char *name,
 			 const char *const *texts, size_t n)
@@ -957,11 +902,8 @@ out:
 
 int main(void)
 {
-	if (snprintf(tmpdir, sizeof(tmpdir), "/tmp/dc-vectors-XXXXXX") < 0 || !mkdtemp(tmpdir)) {
-		printf("FAIL setup: cannot create a temporary directory\n");
+	if (!testdb_setup("dc-vectors"))
 		return 1;
-	}
-	snprintf(dbpath, sizeof(dbpath), "%s/test.db", tmpdir);
 	RUN(test_top_k_exact_order_and_similarity);
 	RUN(test_owner_filter);
 	RUN(test_document_filter);
@@ -982,7 +924,6 @@ int main(void)
 	RUN(test_concurrent_search_and_reload);
 	RUN(test_shared_index_is_one_per_model);
 	RUN(test_quantized_scan_is_exact);
-	db_remove();
-	rmdir(tmpdir);
+	testdb_cleanup();
 	return check_summary();
 }
